@@ -1,0 +1,78 @@
+/**
+ * `atelier generate` and `atelier edit`: run one job on the chosen model in-process, with a
+ * progress bar on a TTY, and write the PNG (with its metadata chunks) to --out or the history.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { JobRequest } from '../../protocol/index.js';
+import { writeFileAtomic } from '../../stores/atomic.js';
+import { COMMON_FLAGS, engineWithModel, outputFor } from '../context.js';
+import { ProgressLine } from '../progress.js';
+import { intFlag, numberFlag, parseFlags, requireFlag, str, UsageError } from '../usage.js';
+
+const JOB_FLAGS = {
+  ...COMMON_FLAGS,
+  seed: { type: 'string' },
+  steps: { type: 'string' },
+  guidance: { type: 'string' },
+  out: { type: 'string', short: 'o' },
+} as const;
+
+async function readInputImage(file: string): Promise<Uint8Array> {
+  try {
+    const stat = await fs.stat(file);
+    if (!stat.isFile()) throw new UsageError(`--image ${file}: not a file`);
+    return new Uint8Array(await fs.readFile(file));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--image ${file}: file not found`);
+  }
+}
+
+async function runJobCommand(argv: string[], kind: 'generate' | 'edit'): Promise<number> {
+  const flags = parseFlags(
+    argv,
+    kind === 'generate'
+      ? { ...JOB_FLAGS, prompt: { type: 'string', short: 'p' }, width: { type: 'string' }, height: { type: 'string' } }
+      : { ...JOB_FLAGS, image: { type: 'string', short: 'i' }, instruction: { type: 'string' } },
+  );
+  const out = outputFor(flags);
+  const common = {
+    seed: intFlag(str(flags, 'seed'), 'seed', 0, Number.MAX_SAFE_INTEGER),
+    steps: intFlag(str(flags, 'steps'), 'steps', 1, 200),
+    guidance: numberFlag(str(flags, 'guidance'), 'guidance', 0, 50),
+  };
+  let request: JobRequest;
+  if (kind === 'generate') {
+    request = {
+      kind,
+      prompt: requireFlag(str(flags, 'prompt'), 'prompt'),
+      ...common,
+      width: intFlag(str(flags, 'width'), 'width', 16, 4096),
+      height: intFlag(str(flags, 'height'), 'height', 16, 4096),
+    };
+  } else {
+    const image = await readInputImage(requireFlag(str(flags, 'image'), 'image'));
+    request = { kind, image, instruction: requireFlag(str(flags, 'instruction'), 'instruction'), ...common };
+  }
+  const target = str(flags, 'out');
+  const { engine, model } = await engineWithModel(flags);
+  try {
+    const progress = new ProgressLine(process.stderr, out.json || out.quiet);
+    const done = await engine.runJob(request, (p) => progress.update(model.name, p.step, p.total));
+    progress.done();
+    let file = done.file;
+    if (target) {
+      file = path.resolve(target);
+      await writeFileAtomic(file, done.image.bytes);
+    }
+    out.line(`${file} (${done.metadata.width}x${done.metadata.height}, seed ${done.metadata.seed}, ${done.metadata.steps} steps, ${done.seconds.toFixed(2)} s on ${done.metadata.provider})`);
+    out.result({ file, metadata: done.metadata, seconds: done.seconds });
+    return 0;
+  } finally {
+    await engine.shutdown();
+  }
+}
+
+export const generateCommand = (argv: string[]) => runJobCommand(argv, 'generate');
+export const editCommand = (argv: string[]) => runJobCommand(argv, 'edit');

@@ -1,0 +1,62 @@
+/**
+ * `atelier`, the command-line face of the engine: the same engine API as the app, in-process,
+ * for batch jobs and for tests. Exit codes: 0 done, 1 failed while running, 2 bad flags or input.
+ */
+import { EngineError, CancelledError } from '../errors.js';
+import { doctorCommand } from './commands/doctor.js';
+import { editCommand, generateCommand } from './commands/jobs.js';
+import { modelsCommand } from './commands/models.js';
+import { UsageError } from './usage.js';
+
+const USAGE = `usage: atelier <command> [flags]
+
+commands:
+  generate --prompt TEXT [--seed N] [--steps N] [--guidance X] [--width W] [--height H] [--out FILE]
+  edit --image FILE --instruction TEXT [--seed N] [--steps N] [--guidance X] [--out FILE]
+  models list
+  doctor
+
+the app itself: npm start (desktop, or the same UI in a browser where Electron cannot start)
+
+common flags: --model ID|DIR  --provider auto|cpu|cuda|webgpu|dml|coreml  --data-dir DIR
+              --models DIR[,DIR]  --json (one JSON object on stdout)  --quiet`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  generate: generateCommand,
+  edit: editCommand,
+  models: modelsCommand,
+  doctor: doctorCommand,
+};
+
+/** Bad input detected by the engine before any work: reported like a usage error. */
+const INPUT_CODES = new Set(['bad_input', 'invalid_params', 'not_found', 'no_model']);
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`atelier: unknown command "${name}" (try: atelier --help)\n`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`atelier ${name}: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof CancelledError) {
+      process.stderr.write(`atelier ${name}: cancelled\n`);
+      return 1;
+    }
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    process.stderr.write(`atelier ${name}: ${message}\n`);
+    return error instanceof EngineError && INPUT_CODES.has(error.code) ? 2 : 1;
+  }
+}

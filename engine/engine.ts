@@ -1,0 +1,273 @@
+/**
+ * The engine's API, used in-process by the CLI and behind the RPC server by the shells. It owns
+ * the loaded model's pipeline, the job queue and the history of outputs, and reports everything
+ * that happens as protocol events to its listeners.
+ */
+import { randomInt } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { CancelledError, EngineError, messageOf, throwIfCancelled } from './errors.js';
+import { decodeImage, encodePng, resizeImage } from './images/codec.js';
+import type { RgbImage } from './images/rgb.js';
+import { JobQueue } from './jobs/queue.js';
+import { ModelCatalog, type ModelEntry, type ModelRoot } from './models/catalog.js';
+import { metadataTextChunks } from './images/job-metadata.js';
+import type { Pipeline, RunHooks } from './pipelines/pipeline.js';
+import { createPipeline as defaultPipelineFactory } from './pipelines/registry.js';
+import {
+  ErrorCode,
+  PROTOCOL_VERSION,
+  type EncodedImage,
+  type EventData,
+  type EventEnvelope,
+  type EventName,
+  type HistoryEntry,
+  type JobMetadata,
+  type JobRequest,
+  type MethodResult,
+  type ModelInfo,
+  type ProviderChoice,
+  type ProviderInfo,
+} from './protocol/index.js';
+import { inventoryProviders } from './runtime/providers.js';
+import { onnxruntimeVersion } from './runtime/ort.js';
+import { HistoryStore } from './stores/history.js';
+import { engineVersion } from './version.js';
+
+export type PipelineFactory = (entry: ModelEntry, provider: ProviderChoice) => Promise<Pipeline>;
+export type EngineListener = (event: EventEnvelope) => void;
+
+export interface EngineOptions {
+  dataDir: string;
+  modelRoots: ModelRoot[];
+  createPipeline?: PipelineFactory;
+  /** Send a preview with every n-th step (0: none). */
+  previewEvery?: number;
+}
+
+export interface JobOutput {
+  image: EncodedImage;
+  file: string;
+  metadata: JobMetadata;
+}
+
+interface LoadedModel {
+  entry: ModelEntry;
+  pipeline: Pipeline;
+}
+
+export class Engine {
+  readonly dataDir: string;
+  private readonly catalog: ModelCatalog;
+  private readonly history: HistoryStore;
+  private readonly createPipeline: PipelineFactory;
+  private readonly previewEvery: number;
+  private readonly listeners = new Set<EngineListener>();
+  private readonly queue: JobQueue<JobOutput>;
+  private providers: ProviderInfo[] | null = null;
+  private loaded: LoadedModel | null = null;
+  private loading: Promise<unknown> = Promise.resolve();
+
+  constructor(options: EngineOptions) {
+    this.dataDir = options.dataDir;
+    this.catalog = new ModelCatalog(options.modelRoots);
+    this.history = new HistoryStore(path.join(options.dataDir, 'outputs'));
+    this.createPipeline = options.createPipeline ?? defaultPipelineFactory;
+    this.previewEvery = options.previewEvery ?? 1;
+    this.queue = new JobQueue<JobOutput>({
+      queued: (jobId, kind, position) => this.emit('jobQueued', { jobId, kind, position }),
+      started: (jobId, kind) => this.emit('jobStarted', { jobId, kind }),
+      done: (jobId, out, seconds) => this.emit('jobDone', { jobId, ...out, seconds }),
+      failed: (jobId, code, message) => this.emit('jobFailed', { jobId, code, message }),
+      cancelled: (jobId) => this.emit('jobCancelled', { jobId }),
+    });
+  }
+
+  onEvent(listener: EngineListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit<E extends EventName>(event: E, data: EventData<E>): void {
+    const envelope = { type: 'event', event, data } as EventEnvelope;
+    for (const listener of this.listeners) listener(envelope);
+  }
+
+  log(level: EventData<'log'>['level'], message: string): void {
+    this.emit('log', { level, message, time: new Date().toISOString() });
+  }
+
+  providerInventory(): ProviderInfo[] {
+    this.providers ??= inventoryProviders();
+    return this.providers;
+  }
+
+  hello(): MethodResult<'hello'> {
+    return {
+      protocol: PROTOCOL_VERSION,
+      engineVersion: engineVersion(),
+      onnxruntimeVersion: onnxruntimeVersion(),
+      platform: `${os.platform()}-${os.arch()}`,
+      providers: this.providerInventory(),
+      dataDir: this.dataDir,
+      loadedModel: this.loaded?.entry.info ?? null,
+      provider: this.loaded?.pipeline.provider ?? null,
+    };
+  }
+
+  listModels(): ModelInfo[] {
+    return this.catalog.list((message) => this.log('warn', message)).map((e) => e.info);
+  }
+
+  get loadedModel(): ModelInfo | null {
+    return this.loaded?.entry.info ?? null;
+  }
+
+  /** Loads a model (unloading the current one); loads are serialized. */
+  loadModel(modelId: string, provider: ProviderChoice = 'auto'): Promise<MethodResult<'loadModel'>> {
+    const run = async (): Promise<MethodResult<'loadModel'>> => {
+      const entry = this.catalog.find(modelId);
+      await this.unloadCurrent();
+      const pipeline = await this.createPipeline(entry, provider);
+      this.loaded = { entry, pipeline };
+      if (pipeline.notice) this.log('warn', pipeline.notice);
+      this.emit('modelChanged', { model: entry.info, provider: pipeline.provider });
+      return { model: entry.info, provider: pipeline.provider, notice: pipeline.notice };
+    };
+    const result = this.loading.then(run, run);
+    this.loading = result.catch(() => undefined);
+    return result;
+  }
+
+  async unloadModel(): Promise<boolean> {
+    await this.loading;
+    const had = this.loaded !== null;
+    await this.unloadCurrent();
+    if (had) this.emit('modelChanged', { model: null, provider: null });
+    return had;
+  }
+
+  private async unloadCurrent(): Promise<void> {
+    if (!this.loaded) return;
+    this.queue.cancelAll();
+    await this.queue.idle();
+    const { pipeline } = this.loaded;
+    this.loaded = null;
+    await pipeline.release();
+  }
+
+  /** Queues a job on the loaded model and returns its id; the outcome arrives as events. */
+  submitJob(request: JobRequest): string {
+    const loaded = this.loaded;
+    if (!loaded) throw new EngineError('no_model', 'no model is loaded; load one first (listModels, loadModel)');
+    if (!loaded.entry.info.tasks.includes(request.kind)) {
+      throw new EngineError('invalid_params', `${loaded.entry.info.name} cannot run "${request.kind}" jobs (it can: ${loaded.entry.info.tasks.join(', ')})`);
+    }
+    return this.queue.submit(request.kind, (signal, jobId) => this.execute(loaded, request, signal, jobId));
+  }
+
+  /** Submits a job and resolves with its result (rejects on failure or cancellation). */
+  runJob(request: JobRequest, onProgress?: (progress: EventData<'progress'>) => void): Promise<EventData<'jobDone'>> {
+    const jobId = this.submitJob(request);
+    return new Promise((resolve, reject) => {
+      const off = this.onEvent((event) => {
+        if (!('jobId' in event.data) || event.data.jobId !== jobId) return;
+        if (event.event === 'progress') onProgress?.(event.data);
+        else if (event.event === 'jobDone') {
+          off();
+          resolve(event.data);
+        } else if (event.event === 'jobFailed') {
+          off();
+          reject(new EngineError(ErrorCode.catch('internal').parse(event.data.code), event.data.message));
+        } else if (event.event === 'jobCancelled') {
+          off();
+          reject(new CancelledError());
+        }
+      });
+    });
+  }
+
+  cancel(jobId: string): boolean {
+    return this.queue.cancel(jobId);
+  }
+
+  /** Resolves when no job is queued or running. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  listHistory(limit?: number): Promise<HistoryEntry[]> {
+    return this.history.list(limit, (message) => this.log('warn', message));
+  }
+
+  async readHistoryImage(jobId: string): Promise<EncodedImage> {
+    const bytes = await this.history.readImage(jobId);
+    const image = await decodeImage(bytes, { name: `output of ${jobId}` });
+    return { mime: 'image/png', bytes, width: image.width, height: image.height };
+  }
+
+  async shutdown(): Promise<void> {
+    this.queue.cancelAll();
+    await this.queue.idle();
+    await this.unloadCurrent();
+  }
+
+  private async execute(loaded: LoadedModel, request: JobRequest, signal: AbortSignal, jobId: string): Promise<JobOutput> {
+    const { entry, pipeline } = loaded;
+    const defaults = entry.info.defaults;
+    const seed = request.seed ?? randomInt(0, 2 ** 32);
+    const steps = request.steps ?? defaults.steps;
+    const guidance = request.guidance ?? defaults.guidance;
+    const hooks: RunHooks = {
+      signal,
+      wantPreview: this.previewEvery > 0,
+      onStep: async ({ step, total, preview }) => {
+        const send = preview !== null && this.previewEvery > 0 && (step % this.previewEvery === 0 || step === total);
+        this.emit('progress', { jobId, step, total, preview: send ? await encodeForWire(preview) : null });
+      },
+    };
+    let image: RgbImage;
+    let text: string;
+    let width: number;
+    let height: number;
+    if (request.kind === 'generate') {
+      width = request.width ?? defaults.width;
+      height = request.height ?? defaults.height;
+      text = request.prompt;
+      image = await pipeline.generate({ prompt: text, seed, steps, guidance, width, height }, hooks);
+    } else {
+      width = defaults.width;
+      height = defaults.height;
+      text = request.instruction;
+      const source = await decodeImage(request.image, { name: 'the source image' });
+      throwIfCancelled(signal);
+      const sized = await resizeImage(source, width, height, 'cover');
+      image = await pipeline.edit({ image: sized, instruction: text, seed, steps, guidance, width, height }, hooks);
+    }
+    throwIfCancelled(signal);
+    const metadata: JobMetadata = {
+      kind: request.kind,
+      model: entry.info.name,
+      text,
+      seed,
+      steps,
+      guidance,
+      width: image.width,
+      height: image.height,
+      provider: pipeline.provider,
+      createdAt: new Date().toISOString(),
+      engineVersion: engineVersion(),
+    };
+    const png = await encodePng(image, metadataTextChunks(metadata));
+    try {
+      const saved = await this.history.save(jobId, png, metadata);
+      return { image: { mime: 'image/png', bytes: png, width: image.width, height: image.height }, file: saved.file, metadata };
+    } catch (error) {
+      throw new EngineError('internal', `could not save the output to ${this.history.dir}: ${messageOf(error)}`);
+    }
+  }
+}
+
+async function encodeForWire(image: RgbImage): Promise<EncodedImage> {
+  return { mime: 'image/png', bytes: await encodePng(image), width: image.width, height: image.height };
+}

@@ -1,0 +1,23 @@
+/**
+ * The engine's configuration from its command line and environment, shared by the engine
+ * process and the CLI: the data folder and the model roots (the embedded default first).
+ */
+import path from 'node:path';
+import type { ModelRoot } from '../models/catalog.js';
+import { defaultDataDir, embeddedModelDir } from '../paths.js';
+
+export interface EngineConfig {
+  dataDir: string;
+  modelRoots: ModelRoot[];
+}
+
+/** `extraModelDirs` are folders the user named (flags, ATELIER_MODELS): problems there are reported. */
+export function engineConfig(options: { dataDir?: string; extraModelDirs?: string[] } = {}): EngineConfig {
+  const dataDir = path.resolve(options.dataDir ?? defaultDataDir());
+  const fromEnv = (process.env.ATELIER_MODELS ?? '').split(path.delimiter).filter(Boolean);
+  const extra = [...(options.extraModelDirs ?? []), ...fromEnv].map((d) => ({ dir: path.resolve(d), explicit: true }));
+  return {
+    dataDir,
+    modelRoots: [{ dir: embeddedModelDir(), embedded: true }, { dir: path.join(dataDir, 'models') }, ...extra],
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * A job's metadata as PNG text: a tEXt "parameters" chunk in the AUTOMATIC1111 style (read by
+ * most image tools) and an iTXt "atelier" chunk with the full metadata as JSON, which reopening
+ * the PNG in Atelier uses to restore the settings.
+ */
+import { JobMetadata } from '../protocol/index.js';
+import { readPngText, type PngTextChunk } from './png-text.js';
+
+export const METADATA_KEYWORD = 'atelier';
+
+function latin1(text: string): string {
+  return text.replace(/[^\x20-\x7e\xa0-\xff\n]/g, '?');
+}
+
+export function automatic1111Parameters(m: JobMetadata): string {
+  const settings = [
+    `Steps: ${m.steps}`,
+    'Sampler: Euler (flow matching)',
+    `Guidance: ${m.guidance}`,
+    `Seed: ${m.seed}`,
+    `Size: ${m.width}x${m.height}`,
+    `Model: ${m.model}`,
+    `Task: ${m.kind}`,
+    `Version: Atelier ${m.engineVersion}`,
+  ];
+  return `${latin1(m.text)}\n${settings.join(', ')}`;
+}
+
+export function metadataTextChunks(m: JobMetadata): PngTextChunk[] {
+  return [
+    { keyword: 'parameters', text: automatic1111Parameters(m) },
+    { keyword: METADATA_KEYWORD, text: JSON.stringify(m), international: true },
+  ];
+}
+
+/** The job metadata embedded in a PNG by Atelier, or null when there is none or it is invalid. */
+export function readJobMetadata(png: Uint8Array): JobMetadata | null {
+  const raw = readPngText(png).get(METADATA_KEYWORD);
+  if (!raw) return null;
+  try {
+    const parsed = JobMetadata.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The model catalog: which model folders the engine knows (the embedded tiny default, the
+ * user's models folder, folders given on the command line) and what each one is.
+ *
+ * A root is either a model folder or a folder of model folders. Folders that are not models are
+ * skipped when scanning a folder of models, and reported when named directly.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { EngineError } from '../errors.js';
+import type { JobKind, ModelInfo } from '../protocol/index.js';
+import { MANIFEST_FILE, readManifest, type AtelierManifest } from './manifest.js';
+
+export interface ModelEntry {
+  info: ModelInfo;
+  dir: string;
+  manifest: AtelierManifest;
+}
+
+export interface ModelRoot {
+  dir: string;
+  /** Models under an embedded root ship with the app. */
+  embedded?: boolean;
+  /** A root the user named explicitly: errors are reported instead of skipped. */
+  explicit?: boolean;
+}
+
+function isModelFolder(dir: string): boolean {
+  return existsSync(path.join(dir, MANIFEST_FILE));
+}
+
+const TASKS: Record<AtelierManifest['family'], JobKind[]> = {
+  'flux-kontext': ['generate', 'edit'],
+  flux: ['generate'],
+  sd: ['generate'],
+};
+
+function slug(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'model';
+}
+
+export function describeModel(dir: string, embedded: boolean): ModelEntry {
+  const manifest = readManifest(dir);
+  const [width, height] = manifest.image_size;
+  return {
+    dir,
+    manifest,
+    info: {
+      id: slug(manifest.name),
+      name: manifest.name,
+      family: manifest.family,
+      layout: manifest.layout,
+      path: dir,
+      embedded,
+      tasks: TASKS[manifest.family],
+      defaults: { steps: manifest.defaults.steps, guidance: manifest.defaults.guidance, width, height },
+    },
+  };
+}
+
+export class ModelCatalog {
+  constructor(private readonly roots: ModelRoot[]) {}
+
+  /** Every model found under the roots; ids are made unique by suffixing. */
+  list(warn: (message: string) => void = () => {}): ModelEntry[] {
+    const found: ModelEntry[] = [];
+    for (const root of this.roots) {
+      if (!existsSync(root.dir)) {
+        if (root.explicit) warn(`model folder not found: ${root.dir}`);
+        continue;
+      }
+      const dirs = isModelFolder(root.dir) ? [root.dir] : subfolders(root.dir).filter(isModelFolder);
+      if (root.explicit && dirs.length === 0) warn(`${root.dir}: no ${MANIFEST_FILE} here or in its subfolders`);
+      for (const dir of dirs) {
+        try {
+          found.push(describeModel(dir, root.embedded ?? false));
+        } catch (error) {
+          warn(error instanceof Error ? error.message : String(error));
+        }
+      }
+    }
+    const seen = new Map<string, number>();
+    for (const entry of found) {
+      const n = seen.get(entry.info.id) ?? 0;
+      seen.set(entry.info.id, n + 1);
+      if (n > 0) entry.info = { ...entry.info, id: `${entry.info.id}-${n + 1}` };
+    }
+    return found;
+  }
+
+  find(modelId: string): ModelEntry {
+    const entry = this.list().find((e) => e.info.id === modelId);
+    if (!entry) throw new EngineError('not_found', `no model with id "${modelId}"`);
+    if (!existsSync(entry.dir)) throw new EngineError('model_error', `${entry.dir}: model folder not found`);
+    return entry;
+  }
+}
+
+function subfolders(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .map((name) => path.join(dir, name))
+      .filter((p) => {
+        try {
+          return statSync(p).isDirectory();
+        } catch {
+          return false;
+        }
+      });
+  } catch {
+    return [];
+  }
+}

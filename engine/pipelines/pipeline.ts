@@ -1,0 +1,52 @@
+/**
+ * What every pipeline offers the engine. A pipeline owns a model's sessions and turns a job's
+ * resolved parameters into an image, reporting each denoising step (with a cheap preview) and
+ * checking its AbortSignal between steps. Schedulers are separate, small pure objects
+ * (engine/schedulers); pipelines compose them with the model's graphs.
+ */
+import type { ProviderName } from '../protocol/index.js';
+import type { RgbImage } from '../images/rgb.js';
+
+export interface StepReport {
+  step: number;
+  total: number;
+  /** Built only when asked for (`wantPreview`), from the current latents. */
+  preview: RgbImage | null;
+}
+
+export interface RunHooks {
+  signal: AbortSignal;
+  /** Called after every denoising step. */
+  onStep?: (report: StepReport) => void;
+  /** Whether step reports should carry a preview image. */
+  wantPreview?: boolean;
+}
+
+export interface GenerateInput {
+  prompt: string;
+  seed: number;
+  steps: number;
+  guidance: number;
+  width: number;
+  height: number;
+}
+
+export interface EditInput {
+  /** The source image, already decoded and sized to width x height. */
+  image: RgbImage;
+  instruction: string;
+  seed: number;
+  steps: number;
+  guidance: number;
+  width: number;
+  height: number;
+}
+
+export interface Pipeline {
+  readonly provider: ProviderName;
+  /** Why the pipeline is not on the provider that was asked for, if it is not. */
+  readonly notice: string | null;
+  generate(input: GenerateInput, hooks: RunHooks): Promise<RgbImage>;
+  edit(input: EditInput, hooks: RunHooks): Promise<RgbImage>;
+  release(): Promise<void>;
+}

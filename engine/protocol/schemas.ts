@@ -1,0 +1,204 @@
+/**
+ * The engine's RPC protocol: every request, response and event as a zod schema, with the
+ * TypeScript types inferred from them.
+ *
+ * This module is the only code the engine shares with the renderer, and the renderer imports it
+ * with `import type` only, so zod never ships in the UI bundle. The engine validates every
+ * incoming message against these schemas (see engine/rpc/server.ts); the shells check only the
+ * envelope and the size (app/common/relay.ts).
+ *
+ * Versioning: `PROTOCOL_VERSION` goes up on any incompatible change; `hello` reports it and a
+ * client that speaks another version gets a `version_mismatch` error.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Largest encoded message either side accepts (images travel as PNG/JPEG bytes, not arrays). */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected bytes (Uint8Array)' });
+const text = (max: number) => z.string().max(max, `longer than ${max} characters`);
+const id = z.string().min(1).max(128);
+
+// ---------------------------------------------------------------------------------------------
+// Shared value types
+
+export const ProviderName = z.enum(['cpu', 'cuda', 'webgpu', 'dml', 'coreml']);
+export type ProviderName = z.infer<typeof ProviderName>;
+
+export const ProviderChoice = z.union([z.literal('auto'), ProviderName]);
+export type ProviderChoice = z.infer<typeof ProviderChoice>;
+
+export const ProviderInfo = z.object({
+  name: ProviderName,
+  /** Whether a session can be asked for on this provider (its files are present). */
+  available: z.boolean(),
+  /** Why it is unavailable, or a note about it (for `doctor` and the status bar). */
+  detail: z.string(),
+});
+export type ProviderInfo = z.infer<typeof ProviderInfo>;
+
+export const JobKind = z.enum(['generate', 'edit']);
+export type JobKind = z.infer<typeof JobKind>;
+
+export const ModelDefaults = z.object({
+  steps: z.number().int(),
+  guidance: z.number(),
+  width: z.number().int(),
+  height: z.number().int(),
+});
+export type ModelDefaults = z.infer<typeof ModelDefaults>;
+
+export const ModelInfo = z.object({
+  id: id,
+  name: z.string(),
+  family: z.string(),
+  layout: z.string(),
+  path: z.string(),
+  /** The tiny default that ships with the app. */
+  embedded: z.boolean(),
+  tasks: z.array(JobKind),
+  defaults: ModelDefaults,
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const EncodedImage = z.object({
+  mime: z.enum(['image/png', 'image/jpeg']),
+  bytes,
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+});
+export type EncodedImage = z.infer<typeof EncodedImage>;
+
+const seed = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const steps = z.number().int().min(1).max(200);
+const guidance = z.number().min(0).max(50);
+const side = z.number().int().min(16).max(4096);
+
+export const GenerateJob = z.object({
+  kind: z.literal('generate'),
+  prompt: text(4000),
+  seed: seed.optional(),
+  steps: steps.optional(),
+  guidance: guidance.optional(),
+  width: side.optional(),
+  height: side.optional(),
+});
+export type GenerateJob = z.infer<typeof GenerateJob>;
+
+export const EditJob = z.object({
+  kind: z.literal('edit'),
+  /** The source image as encoded bytes (PNG, JPEG, WebP...). */
+  image: bytes,
+  instruction: text(4000),
+  seed: seed.optional(),
+  steps: steps.optional(),
+  guidance: guidance.optional(),
+});
+export type EditJob = z.infer<typeof EditJob>;
+
+export const JobRequest = z.discriminatedUnion('kind', [GenerateJob, EditJob]);
+export type JobRequest = z.infer<typeof JobRequest>;
+
+/** Everything needed to reproduce an output; written into the PNG and shown in the UI. */
+export const JobMetadata = z.object({
+  kind: JobKind,
+  model: z.string(),
+  text: z.string(),
+  seed: seed,
+  steps: z.number().int(),
+  guidance: z.number(),
+  width: z.number().int(),
+  height: z.number().int(),
+  provider: ProviderName,
+  createdAt: z.string(),
+  engineVersion: z.string(),
+});
+export type JobMetadata = z.infer<typeof JobMetadata>;
+
+export const HistoryEntry = z.object({
+  jobId: id,
+  file: z.string(),
+  metadata: JobMetadata,
+});
+export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
+// ---------------------------------------------------------------------------------------------
+// Methods: params validated by the engine, results typed for clients
+
+export const methods = {
+  hello: {
+    params: z.object({ client: text(200), protocol: z.number().int() }),
+    result: z.object({
+      protocol: z.number().int(),
+      engineVersion: z.string(),
+      onnxruntimeVersion: z.string(),
+      platform: z.string(),
+      providers: z.array(ProviderInfo),
+      dataDir: z.string(),
+      loadedModel: ModelInfo.nullable(),
+      provider: ProviderName.nullable(),
+    }),
+  },
+  listModels: {
+    params: z.object({}).strict(),
+    result: z.object({ models: z.array(ModelInfo) }),
+  },
+  loadModel: {
+    params: z.object({ modelId: id, provider: ProviderChoice.optional() }).strict(),
+    result: z.object({ model: ModelInfo, provider: ProviderName, notice: z.string().nullable() }),
+  },
+  unloadModel: {
+    params: z.object({}).strict(),
+    result: z.object({ unloaded: z.boolean() }),
+  },
+  runJob: {
+    params: JobRequest,
+    result: z.object({ jobId: id }),
+  },
+  cancel: {
+    params: z.object({ jobId: id }).strict(),
+    result: z.object({ cancelled: z.boolean() }),
+  },
+  listHistory: {
+    params: z.object({ limit: z.number().int().min(1).max(1000).optional() }).strict(),
+    result: z.object({ entries: z.array(HistoryEntry) }),
+  },
+  readHistoryImage: {
+    params: z.object({ jobId: id }).strict(),
+    result: EncodedImage,
+  },
+} as const;
+
+export type MethodName = keyof typeof methods;
+export type MethodParams<M extends MethodName> = z.input<(typeof methods)[M]['params']>;
+export type MethodResult<M extends MethodName> = z.infer<(typeof methods)[M]['result']>;
+
+// ---------------------------------------------------------------------------------------------
+// Events: engine -> clients
+
+export const events = {
+  jobQueued: z.object({ jobId: id, kind: JobKind, position: z.number().int() }),
+  jobStarted: z.object({ jobId: id, kind: JobKind }),
+  progress: z.object({
+    jobId: id,
+    step: z.number().int(),
+    total: z.number().int(),
+    preview: EncodedImage.nullable(),
+  }),
+  jobDone: z.object({
+    jobId: id,
+    image: EncodedImage,
+    file: z.string(),
+    metadata: JobMetadata,
+    seconds: z.number(),
+  }),
+  jobFailed: z.object({ jobId: id, code: z.string(), message: z.string() }),
+  jobCancelled: z.object({ jobId: id }),
+  modelChanged: z.object({ model: ModelInfo.nullable(), provider: ProviderName.nullable() }),
+  log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string(), time: z.string() }),
+} as const;
+
+export type EventName = keyof typeof events;
+export type EventData<E extends EventName> = z.infer<(typeof events)[E]>;

@@ -1,0 +1,135 @@
+/**
+ * ONNX Runtime sessions: creation with provider fallback, clear errors for missing or corrupt
+ * model files, and the graph's declared inputs and outputs (names, dtypes, shapes) so pipelines
+ * read them from the graph instead of assuming them.
+ *
+ * Sessions are created from a path, never from bytes: ONNX Runtime then memory-maps external
+ * data (`model.onnx_data`) instead of copying it, and large models load without a 2 GiB limit.
+ */
+import { statSync } from 'node:fs';
+import type { ProviderChoice, ProviderInfo, ProviderName } from '../protocol/index.js';
+import { EngineError, messageOf } from '../errors.js';
+import { ort, type OrtFeeds, type OrtSession, type OrtTensor } from './ort.js';
+import { inventoryProviders, providerAttemptOrder } from './providers.js';
+
+export interface TensorSpec {
+  name: string;
+  /** ONNX Runtime's element type name: 'float32', 'float16', 'int64', ... */
+  type: string;
+  /** Dimensions; symbolic ones are strings (e.g. 'batch'). */
+  shape: ReadonlyArray<number | string>;
+}
+
+export interface SessionOptions {
+  provider?: ProviderChoice;
+  /** Providers known on this machine; computed when not given. */
+  inventory?: ProviderInfo[];
+  /** Extra session config entries (ONNX Runtime's `extra.session` keys). */
+  config?: Record<string, string>;
+  intraOpThreads?: number;
+}
+
+/** An open model graph and what it declares. */
+export class ModelSession {
+  constructor(
+    readonly file: string,
+    private readonly session: OrtSession,
+    readonly provider: ProviderName,
+    /** Why the session is not on the provider that was asked for, if it is not. */
+    readonly notice: string | null,
+  ) {}
+
+  get inputs(): TensorSpec[] {
+    return this.session.inputMetadata.map((m) => toSpec(m));
+  }
+
+  get outputs(): TensorSpec[] {
+    return this.session.outputMetadata.map((m) => toSpec(m));
+  }
+
+  input(name: string): TensorSpec {
+    const spec = this.inputs.find((i) => i.name === name);
+    if (!spec) throw new EngineError('model_error', `${this.file}: the graph has no input named "${name}" (it has: ${this.inputs.map((i) => i.name).join(', ')})`);
+    return spec;
+  }
+
+  hasInput(name: string): boolean {
+    return this.session.inputNames.includes(name);
+  }
+
+  async run(feeds: OrtFeeds): Promise<Record<string, OrtTensor>> {
+    try {
+      return await this.session.run(feeds);
+    } catch (error) {
+      throw new EngineError('model_error', `${this.file}: inference failed: ${messageOf(error)}`, { cause: error });
+    }
+  }
+
+  /** The bare ONNX Runtime call, for benchmarks that compare the engine against it. */
+  get raw(): OrtSession {
+    return this.session;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function toSpec(m: OrtSession['inputMetadata'][number]): TensorSpec {
+  if (!m.isTensor) return { name: m.name, type: 'non-tensor', shape: [] };
+  return { name: m.name, type: m.type, shape: m.shape };
+}
+
+function checkModelFile(file: string): void {
+  let size: number;
+  try {
+    const stat = statSync(file);
+    if (!stat.isFile()) throw new EngineError('model_error', `${file}: not a file`);
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof EngineError) throw error;
+    throw new EngineError('model_error', `${file}: model file not found`);
+  }
+  if (size === 0) throw new EngineError('model_error', `${file}: the model file is empty`);
+}
+
+/** Turns ONNX Runtime's load errors into one sentence about the file. */
+function describeLoadError(file: string, error: unknown): string {
+  const raw = messageOf(error);
+  if (/protobuf parsing failed/i.test(raw)) return `${file}: not a valid ONNX model (the file is corrupt or truncated)`;
+  if (/external data|onnx_data|cannot open file/i.test(raw)) return `${file}: its external data is missing or unreadable (${firstLine(raw)})`;
+  return `${file}: ONNX Runtime cannot load this model: ${firstLine(raw)}`;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0] ?? text;
+  return line.length > 400 ? `${line.slice(0, 400)}...` : line;
+}
+
+/**
+ * Opens a model on the best provider of the user's choice, falling back to the CPU with a
+ * one-line notice when a GPU provider cannot start (ONNX Runtime would throw instead).
+ */
+export async function openSession(file: string, options: SessionOptions = {}): Promise<ModelSession> {
+  checkModelFile(file);
+  const inventory = options.inventory ?? inventoryProviders();
+  const attempts = providerAttemptOrder(options.provider ?? 'auto', inventory);
+  const failures: string[] = [];
+  for (const provider of attempts) {
+    try {
+      const session = await ort.InferenceSession.create(file, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: provider === 'cpu' ? 3 : 4,
+        ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+        ...(options.config ? { extra: { session: options.config } } : {}),
+      });
+      const notice = failures.length > 0 ? `using ${provider}: ${failures.join('; ')}` : null;
+      return new ModelSession(file, session, provider, notice);
+    } catch (error) {
+      if (provider === 'cpu') throw new EngineError('model_error', describeLoadError(file, error), { cause: error });
+      failures.push(`${provider} unavailable (${firstLine(messageOf(error)).slice(0, 160)})`);
+    }
+  }
+  throw new EngineError('model_error', `${file}: no provider could open it (${failures.join('; ')})`);
+}
