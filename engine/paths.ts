@@ -28,9 +28,17 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * A path native code can open: inside a packaged desktop app, files under app.asar are virtual
+ * (only Electron's fs sees them), and electron-builder unpacks the models to app.asar.unpacked.
+ */
+export function unpackedPath(p: string): string {
+  return p.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+}
+
 /** The tiny Kontext-like model trained by the zoo, which ships with the app. */
 export function embeddedModelDir(): string {
-  return path.join(packageRoot(), 'models', 'tiny', 'kontext');
+  return unpackedPath(path.join(packageRoot(), 'models', 'tiny', 'kontext'));
 }
 
 /** The user's data folder: outputs, models, libraries, keys. `ATELIER_DATA_DIR` overrides it. */

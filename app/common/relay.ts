@@ -7,6 +7,7 @@
  */
 import {
   RequestEnvelope,
+  requestIdOf,
   type ErrorCode,
   type EventData,
   type EventEnvelope,
@@ -64,7 +65,7 @@ export class RpcRelay {
   private fromClient(client: RelayClient, message: unknown): void {
     const envelope = RequestEnvelope.safeParse(message);
     if (!envelope.success) {
-      const id = typeof message === 'object' && message !== null && 'id' in message && Number.isInteger(message.id) ? (message.id as number) : null;
+      const id = requestIdOf(message);
       const issue = envelope.error.issues[0];
       this.reply(client, id, 'bad_request', `malformed request: ${issue ? `${issue.path.join('.') || '(message)'}: ${issue.message}` : 'invalid'}`);
       return;

@@ -1,4 +1,8 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { packageRoot } from '../paths.js';
 import { gaussianNoise, philox4x32, seedKey } from './philox.js';
 
 const hex = (words: number[]) => words.map((w) => w.toString(16).padStart(8, '0'));
@@ -44,5 +48,26 @@ describe('philox4x32-10', () => {
     const variance = sq / a.length - mean * mean;
     expect(Math.abs(mean)).toBeLessThan(0.02);
     expect(Math.abs(variance - 1)).toBeLessThan(0.02);
+  });
+});
+
+describe('noise shared with the zoo builder', () => {
+  const file = path.join(packageRoot(), 'models', 'tiny', 'eval', 'noise_vectors.json');
+  it.skipIf(!existsSync(file))('draws bit-identical latents to the Python builder (models/tiny/eval/noise_vectors.json)', () => {
+    const vectors = JSON.parse(readFileSync(file, 'utf8')) as {
+      philox4x32_10: Array<{ counter: string[]; key: string[]; output: string[] }>;
+      noise: Array<{ seed: number; shape: number[]; first: number[]; sha256_f32le: string }>;
+    };
+    for (const v of vectors.philox4x32_10) {
+      const words = philox4x32(v.counter.map((h) => parseInt(h, 16)) as [number, number, number, number], v.key.map((h) => parseInt(h, 16)) as [number, number]);
+      expect(hex(words)).toEqual(v.output);
+    }
+    expect(vectors.noise.length).toBeGreaterThan(0);
+    for (const v of vectors.noise) {
+      const noise = gaussianNoise(v.seed, v.shape.reduce((a, b) => a * b, 1));
+      expect(Array.from(noise.subarray(0, v.first.length))).toEqual(v.first.map((x) => Math.fround(x)));
+      const digest = createHash('sha256').update(new Uint8Array(noise.buffer)).digest('hex');
+      expect(digest).toBe(v.sha256_f32le);
+    }
   });
 });

@@ -46,3 +46,10 @@ export type ServerMessage = ResponseEnvelope | EventEnvelope;
 
 /** Any message from a client to the engine. */
 export type ClientMessage = RequestEnvelope;
+
+/** The id of a request-like message, if it carries a valid one (to answer even a malformed request). */
+export function requestIdOf(message: unknown): number | null {
+  if (typeof message !== 'object' || message === null || !('id' in message)) return null;
+  const id = message.id;
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 ? id : null;
+}

@@ -11,6 +11,7 @@ import {
   PROTOCOL_VERSION,
   RequestEnvelope,
   methods,
+  requestIdOf,
   type ErrorCode,
   type MethodName,
   type MethodResult,
@@ -69,7 +70,7 @@ export class RpcServer {
   }
 
   async handle(raw: unknown): Promise<void> {
-    const rawId = typeof raw === 'object' && raw !== null && 'id' in raw && Number.isInteger(raw.id) ? (raw.id as number) : null;
+    const rawId = requestIdOf(raw);
     if (estimateSize(raw, MAX_MESSAGE_BYTES) > MAX_MESSAGE_BYTES) {
       this.fail(rawId, 'too_large', `message larger than ${MAX_MESSAGE_BYTES} bytes`);
       return;

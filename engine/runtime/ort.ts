@@ -4,6 +4,11 @@
  */
 import * as ort from 'onnxruntime-node';
 
+// ONNX Runtime logs provider load failures itself; the engine reports them as one-line notices
+// (see session.ts), so its own log stays quiet unless ATELIER_ORT_LOG asks for more.
+const level = process.env.ATELIER_ORT_LOG;
+ort.env.logLevel = level === 'verbose' || level === 'info' || level === 'warning' || level === 'error' ? level : 'fatal';
+
 export { ort };
 export type OrtSession = ort.InferenceSession;
 export type OrtTensor = ort.Tensor;
