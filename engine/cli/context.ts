@@ -64,6 +64,7 @@ function providerFlag(flags: Flags): ProviderChoice {
  * embedded default. Notices (provider fallback) go to stderr.
  */
 export async function engineWithModel(flags: Flags): Promise<{ engine: Engine; model: ModelInfo }> {
+  const provider = providerFlag(flags);
   const modelFlag = str(flags, 'model');
   const isDir = modelFlag !== undefined && (modelFlag.includes('/') || modelFlag.includes('\\') || modelFlag.startsWith('.'));
   if (isDir && (!existsSync(modelFlag) || !statSync(modelFlag).isDirectory())) throw new UsageError(`--model ${modelFlag}: model folder not found`);
@@ -78,7 +79,7 @@ export async function engineWithModel(flags: Flags): Promise<{ engine: Engine; m
     if (modelFlag) throw new UsageError(`--model ${modelFlag}: no such model (see "atelier models list")`);
     throw new EngineError('not_found', 'no model found: the embedded default is missing; reinstall or pass --model DIR');
   }
-  const loaded = await engine.loadModel(model.id, providerFlag(flags));
+  const loaded = await engine.loadModel(model.id, provider);
   if (loaded.notice && !bool(flags, 'quiet')) process.stderr.write(`atelier: ${loaded.notice}\n`);
   return { engine, model: loaded.model };
 }

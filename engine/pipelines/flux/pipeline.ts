@@ -15,6 +15,7 @@ import type { ModelEntry } from '../../models/catalog.js';
 import { gaussianNoise } from '../../noise/philox.js';
 import type { ProviderChoice, ProviderName } from '../../protocol/index.js';
 import { openSession, type ModelSession } from '../../runtime/session.js';
+import type { OrtFeeds } from '../../runtime/ort.js';
 import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
 import { TextTokenizer } from '../../text/tokenizer.js';
@@ -22,6 +23,16 @@ import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipeline.j
 import { fluxComponents, type FluxComponents } from './components.js';
 import { imageIds, packLatents, unpackLatents } from './packing.js';
 import { previewFromLatents } from './preview.js';
+
+/** One job's transformer inputs; `feeds` fills in the latents and sigma of a step. */
+export interface StepInputs {
+  transformer: ModelSession;
+  h: number;
+  w: number;
+  tokens: number;
+  features: number;
+  feeds(latents: Float32Array, sigma: number): OrtFeeds;
+}
 
 interface TextEncoding {
   pooled: Float32Array;
@@ -63,11 +74,6 @@ export class FluxPipeline implements Pipeline {
       this.sessions.set(name, session);
     }
     return session;
-  }
-
-  /** The denoiser's session, for benchmarks that time the bare call. */
-  transformerSession(): Promise<ModelSession> {
-    return this.session('transformer');
   }
 
   async encodeText(text: string): Promise<TextEncoding> {
@@ -122,48 +128,63 @@ export class FluxPipeline implements Pipeline {
     return this.denoise(input.instruction, context, input, hooks);
   }
 
+  /**
+   * Everything one denoising step feeds the transformer except the latents and sigma, built once
+   * per job: text encodings, ids, guidance. Benchmarks time the bare session.run on these feeds.
+   */
+  async stepInputs(text: string, context: Float32Array | null, size: { width: number; height: number; guidance: number }): Promise<StepInputs> {
+    const { channels, vaeScaleFactor, t5Length } = this.parts;
+    const h = size.height / vaeScaleFactor;
+    const w = size.width / vaeScaleFactor;
+    const tokens = (h / 2) * (w / 2);
+    const features = channels * 4;
+    const encoding = await this.encodeText(text);
+    const transformer = await this.session('transformer');
+    const contextTokens = context ? context.length / features : 0;
+    const sequence = tokens + contextTokens;
+    const ids = context ? concat(imageIds(h, w, 0), imageIds(h, w, 1)) : imageIds(h, w, 0);
+    const hidden = new Float32Array(sequence * features);
+    if (context) hidden.set(context, tokens * features);
+    const spec = (name: string) => transformer.input(name);
+    const fixed: OrtFeeds = {
+      encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), encoding.sequence, [1, t5Length, encoding.sequence.length / t5Length]),
+      pooled_projections: tensorFor(spec('pooled_projections'), encoding.pooled, [1, encoding.pooled.length]),
+      img_ids: tensorFor(spec('img_ids'), ids, [sequence, 3]),
+      txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), [t5Length, 3]),
+      ...(transformer.hasInput('guidance') ? { guidance: tensorFor(spec('guidance'), [size.guidance], [1]) } : {}),
+    };
+    return {
+      transformer,
+      h,
+      w,
+      tokens,
+      features,
+      feeds(latents: Float32Array, sigma: number): OrtFeeds {
+        hidden.set(latents, 0);
+        return {
+          ...fixed,
+          hidden_states: tensorFor(spec('hidden_states'), hidden, [1, sequence, features]),
+          timestep: tensorFor(spec('timestep'), [sigma], [1]),
+        };
+      },
+    };
+  }
+
   private async denoise(
     text: string,
     context: Float32Array | null,
     input: { seed: number; steps: number; guidance: number; width: number; height: number },
     hooks: RunHooks,
   ): Promise<RgbImage> {
-    const { channels, vaeScaleFactor } = this.parts;
-    const h = input.height / vaeScaleFactor;
-    const w = input.width / vaeScaleFactor;
-    const tokens = (h / 2) * (w / 2);
-    const features = channels * 4;
-
-    const encoding = await this.encodeText(text);
+    const step = await this.stepInputs(text, context, input);
     throwIfCancelled(hooks.signal);
-    const transformer = await this.session('transformer');
-
-    let latents = packLatents(gaussianNoise(input.seed, channels * h * w), channels, h, w);
+    const { transformer, h, w, tokens, features } = step;
+    let latents = packLatents(gaussianNoise(input.seed, this.parts.channels * h * w), this.parts.channels, h, w);
     const sigmas = this.scheduler.sigmas(input.steps, tokens);
-    const contextTokens = context ? context.length / features : 0;
-    const sequence = tokens + contextTokens;
-    const ids = context ? concat(imageIds(h, w, 0), imageIds(h, w, 1)) : imageIds(h, w, 0);
-    const hidden = new Float32Array(sequence * features);
-    if (context) hidden.set(context, tokens * features);
-
-    const spec = (name: string) => transformer.input(name);
-    const fixed = {
-      encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), encoding.sequence, [1, this.parts.t5Length, encoding.sequence.length / this.parts.t5Length]),
-      pooled_projections: tensorFor(spec('pooled_projections'), encoding.pooled, [1, encoding.pooled.length]),
-      img_ids: tensorFor(spec('img_ids'), ids, [sequence, 3]),
-      txt_ids: tensorFor(spec('txt_ids'), new Float32Array(this.parts.t5Length * 3), [this.parts.t5Length, 3]),
-      ...(transformer.hasInput('guidance') ? { guidance: tensorFor(spec('guidance'), [input.guidance], [1]) } : {}),
-    };
-
     for (let i = 0; i < input.steps; i++) {
       throwIfCancelled(hooks.signal);
       const sigma = sigmas[i]!;
-      hidden.set(latents, 0);
-      const out = await transformer.run({
-        ...fixed,
-        hidden_states: tensorFor(spec('hidden_states'), hidden, [1, sequence, features]),
-        timestep: tensorFor(spec('timestep'), [sigma], [1]),
-      });
+      const out = await transformer.run(step.feeds(latents, sigma));
       const velocity = float32Of(outputOf(out, transformer.outputs[0]!.name, transformer.file)).subarray(0, tokens * features);
       const preview = hooks.wantPreview ? this.preview(this.scheduler.predictedClean(latents, velocity, sigma), h, w) : null;
       latents = latents.slice();

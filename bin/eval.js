@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// `npm run eval -- <suite> [--json]`: runs the compiled eval harness (dist/engine/eval/main.js).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const entry = new URL('../dist/engine/eval/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(entry))) {
+  process.stderr.write('eval: not built yet; run "npm run build" first\n');
+  process.exit(2);
+}
+const { main } = await import(entry.href);
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,30 @@
+/**
+ * `npm run bench -- <suite> [--json] [--out FILE] [--model DIR]`: speed and memory benchmarks
+ * that compare within one run (ratios) and print a table, or one JSON object with --json.
+ * Suites arrive with the issues that own them.
+ */
+import { UsageError, bool, parseFlags, str } from '../cli/usage.js';
+import { report, type Figures } from './report.js';
+import { benchRpc } from './rpc.js';
+
+type Suite = (flags: { modelDir?: string }) => Promise<Figures>;
+
+const SUITES: Record<string, { title: string; run: Suite }> = {
+  rpc: { title: 'Engine overhead per step through the RPC (ratio to bare session.run)', run: (f) => benchRpc(f) },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' }, model: { type: 'string' } }, true);
+    const name = flags.positionals[0];
+    const suite = name ? SUITES[name] : undefined;
+    if (!suite) throw new UsageError(`${name ? `unknown suite "${name}"` : 'name a suite'}; suites: ${Object.keys(SUITES).join(', ')}`);
+    const modelDir = str(flags, 'model');
+    const figures = await suite.run(modelDir ? { modelDir } : {});
+    await report(suite.title, figures, { json: bool(flags, 'json'), out: str(flags, 'out') });
+    return 0;
+  } catch (error) {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    return error instanceof UsageError ? 2 : 1;
+  }
+}

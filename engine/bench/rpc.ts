@@ -1,0 +1,94 @@
+/**
+ * `bench rpc`: the engine's overhead per denoising step through its RPC. One run measures
+ * (1) the bare ONNX Runtime session.run of the model's transformer on exactly the inputs a step
+ * feeds it, in this process, and (2) the interval between consecutive progress events of a real
+ * job run by an engine child process over the real protocol (process IPC, as the web shell's
+ * engine), which includes the scheduler step, the preview and the message. The image size is
+ * raised until a bare step takes at least 20 ms, so the ratio is measured where it matters.
+ */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describeModel } from '../models/catalog.js';
+import { gaussianNoise } from '../noise/philox.js';
+import { embeddedModelDir } from '../paths.js';
+import { FluxPipeline } from '../pipelines/flux/pipeline.js';
+import { EngineChild } from './engine-child.js';
+import { median, type Figures } from './report.js';
+
+const PROMPT = 'a large red circle at the top left and a small blue square in the center on a white background';
+const MIN_STEP_MS = 20;
+
+async function bareStepMs(pipeline: FluxPipeline, size: number, runs: number): Promise<number> {
+  const step = await pipeline.stepInputs(PROMPT, null, { width: size, height: size, guidance: 2.5 });
+  const feeds = step.feeds(gaussianNoise(1, step.tokens * step.features), 0.7);
+  const raw = step.transformer.raw;
+  for (let i = 0; i < 3; i++) await raw.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await raw.run(feeds);
+    times.push(performance.now() - t);
+  }
+  return median(times);
+}
+
+export async function benchRpc(options: { modelDir?: string; steps?: number }): Promise<Figures> {
+  const modelDir = options.modelDir ?? embeddedModelDir();
+  const steps = options.steps ?? 30;
+  const entry = describeModel(modelDir, true);
+  const pipeline = await FluxPipeline.load(entry, 'cpu');
+  let size = entry.info.defaults.width;
+  let bare = await bareStepMs(pipeline, size, 10);
+  while (bare < MIN_STEP_MS && size < 1024) {
+    size *= 2;
+    bare = await bareStepMs(pipeline, size, 10);
+  }
+  bare = await bareStepMs(pipeline, size, steps);
+  await pipeline.release();
+
+  const engine = await EngineChild.start(['--data-dir', path.join(mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-')), 'data'), '--models', modelDir]);
+  try {
+    const { models } = await engine.call('listModels', {});
+    const model = models.find((m) => path.resolve(m.path) === path.resolve(modelDir));
+    if (!model) throw new Error(`${modelDir}: the engine did not list this model`);
+    await engine.call('loadModel', { modelId: model.id, provider: 'cpu' });
+    const intervals: number[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      let last: number | null = null;
+      engine.onEvent((e, at) => {
+        if (e.event === 'progress') {
+          if (last !== null) intervals.push(at - last);
+          last = at;
+        } else if (e.event === 'jobDone') resolve();
+        else if (e.event === 'jobFailed') reject(new Error(e.data.message));
+      });
+    });
+    // one warm-up job (sessions, text encoders), then the measured one
+    await engine.call('runJob', { kind: 'generate', prompt: PROMPT, steps: 2, width: size, height: size, seed: 1 });
+    await done;
+    intervals.length = 0;
+    const measured = new Promise<void>((resolve, reject) => {
+      const off = engine.onEvent((e) => {
+        if (e.event === 'jobDone') (off(), resolve());
+        else if (e.event === 'jobFailed') (off(), reject(new Error(e.data.message)));
+      });
+    });
+    await engine.call('runJob', { kind: 'generate', prompt: PROMPT, steps: steps + 1, width: size, height: size, seed: 2 });
+    await measured;
+    const rpc = median(intervals.slice(-steps));
+    return {
+      suite: 'rpc',
+      model: entry.info.name,
+      width: size,
+      height: size,
+      steps,
+      bare_step_ms: bare,
+      rpc_step_ms: rpc,
+      ratio: rpc / bare,
+      goal_ratio: 1.05,
+    };
+  } finally {
+    engine.stop();
+  }
+}
