@@ -1,0 +1,350 @@
+/**
+ * The app controller: owns the stores (session, settings, workspace, job, history, toasts) and
+ * wires them to the EngineClient. On every (re)connection it re-syncs: hello (protocol check,
+ * versions, provider), listModels, loads the embedded model when none is loaded, listHistory.
+ * Components read the stores and call the actions here; they never talk to the client.
+ */
+import type { EngineClient, ConnectionStatus, Unsubscribe } from '../engine/client.js';
+import { codeOf, messageOf } from '../engine/errors.js';
+import { PROTOCOL_VERSION, type AtelierBridge, type EventData, type ModelInfo, type ProviderName } from '../engine/protocol.js';
+import { imageUrl } from '../lib/images.js';
+import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
+import { History, type BeforeImage, type HistoryItem } from './history.svelte.js';
+import { Job, type JobContext, type JobFailure } from './job.svelte.js';
+import { Session } from './session.svelte.js';
+import { Settings } from './settings.svelte.js';
+import { Toasts } from './toasts.svelte.js';
+import { Workspace } from './workspace.svelte.js';
+
+export const CLIENT_NAME = 'atelier-renderer';
+
+export interface AppOptions {
+  /** The Electron bridge, for the native open dialog; null in the web shell. */
+  bridge?: Pick<AtelierBridge, 'openImage'> | null;
+  /** How many past outputs the strip lists. */
+  historyLimit?: number;
+}
+
+/** What the canvas shows. */
+export interface CanvasContent {
+  kind: 'source' | 'output' | 'before' | 'preview';
+  /** Null while the image is still loading. */
+  url: string | null;
+  /** The size the image is laid out at (a preview fills the output's size). */
+  width: number;
+  height: number;
+  label: string;
+}
+
+/** Errors that only mean "the connection went away"; the status dot already says so. */
+function isDisconnect(error: unknown): boolean {
+  const code = codeOf(error);
+  return code === 'connection_lost' || code === 'closed' || code === 'not_connected';
+}
+
+export class AtelierApp {
+  readonly session = new Session();
+  readonly settings = new Settings();
+  readonly workspace = new Workspace();
+  readonly toasts = new Toasts();
+  readonly history: History;
+  readonly job: Job;
+
+  private readonly bridge: Pick<AtelierBridge, 'openImage'> | null;
+  private readonly historyLimit: number;
+  private readonly unsubscribe: Unsubscribe[] = [];
+  private filePicker: (() => void) | null = null;
+  private syncGeneration = 0;
+  private resyncTimer: ReturnType<typeof setTimeout> | null = null;
+  private resyncAttempts = 0;
+
+  constructor(
+    readonly client: EngineClient,
+    options: AppOptions = {},
+  ) {
+    this.bridge = options.bridge ?? null;
+    this.historyLimit = options.historyLimit ?? 100;
+    this.history = new History(client, this.historyLimit);
+    this.job = new Job(client, {
+      done: (data, context) => this.jobDone(data, context),
+      foreignDone: (data) => void this.history.add(data.jobId, data.file, data.metadata, data.image),
+      failed: (failure) => this.jobFailed(failure),
+      cancelled: (note) => void this.toasts.show(note ?? 'Cancelled.'),
+      notice: (text) => void this.toasts.error(text),
+    });
+  }
+
+  /** Subscribes to the client and starts connecting. */
+  start(): void {
+    this.unsubscribe.push(
+      this.client.onStatus((status) => this.statusChanged(status)),
+      this.client.on('modelChanged', (data) => this.modelChanged(data)),
+      this.client.on('log', (data) => {
+        if (data.level === 'error') this.toasts.error(`Engine: ${data.message}`);
+      }),
+    );
+    this.session.connection = this.client.status;
+    this.client.start();
+    if (this.client.status.state === 'connected') void this.sync();
+  }
+
+  dispose(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+    if (this.resyncTimer !== null) clearTimeout(this.resyncTimer);
+    this.resyncTimer = null;
+    this.job.dispose();
+    this.history.dispose();
+    this.workspace.dispose();
+    this.toasts.dispose();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Engine session
+
+  /** Fetches everything the UI shows from the engine (after a (re)connection or a restart). */
+  async sync(): Promise<void> {
+    const generation = ++this.syncGeneration;
+    const stale = (): boolean => generation !== this.syncGeneration;
+    try {
+      const hello = await this.client.call('hello', { client: CLIENT_NAME, protocol: PROTOCOL_VERSION });
+      if (stale()) return;
+      if (hello.protocol !== PROTOCOL_VERSION) {
+        this.session.fatal = `This engine speaks protocol ${hello.protocol}; this window speaks ${PROTOCOL_VERSION}. Update Atelier.`;
+        return;
+      }
+      this.session.fatal = null;
+      this.session.setHello(hello);
+      this.setModel(hello.loadedModel, hello.provider);
+      const history = this.refreshHistory(generation);
+      const { models } = await this.client.call('listModels', {});
+      if (stale()) return;
+      this.session.models = models;
+      if (!this.session.model) await this.loadDefaultModel();
+      await history;
+      this.resyncAttempts = 0;
+    } catch (error) {
+      if (stale() || isDisconnect(error)) return;
+      if (codeOf(error) === 'engine_restarted') {
+        this.resyncSoon();
+        return;
+      }
+      if (codeOf(error) === 'version_mismatch') {
+        this.session.fatal = `This engine cannot talk to this window: ${messageOf(error)}`;
+        return;
+      }
+      this.toasts.error(`Could not sync with the engine: ${messageOf(error)}`);
+    }
+  }
+
+  /**
+   * The shell is restarting the engine (the connection stays up, calls fail with
+   * 'engine_restarted' until it is back): try the sync again shortly, backing off.
+   */
+  private resyncSoon(): void {
+    if (this.resyncTimer !== null) return;
+    const delay = Math.min(5_000, 250 * 2 ** this.resyncAttempts++);
+    this.resyncTimer = setTimeout(() => {
+      this.resyncTimer = null;
+      void this.sync();
+    }, delay);
+  }
+
+  async refreshHistory(generation = this.syncGeneration): Promise<void> {
+    try {
+      const { entries } = await this.client.call('listHistory', { limit: this.historyLimit });
+      if (generation === this.syncGeneration) this.history.replace(entries);
+    } catch (error) {
+      if (codeOf(error) === 'engine_restarted') this.resyncSoon();
+      else if (!isDisconnect(error)) this.toasts.error(`Could not list the history: ${messageOf(error)}`);
+    }
+  }
+
+  /** Loads a model by id; a failure is reported and leaves the current one. */
+  async loadModel(modelId: string): Promise<void> {
+    if (this.session.loadingModelId !== null || !this.session.connected) return;
+    if (modelId === this.session.model?.id) return;
+    this.session.loadingModelId = modelId;
+    try {
+      const result = await this.client.call('loadModel', { modelId });
+      this.setModel(result.model, result.provider);
+      if (result.notice) this.toasts.show(result.notice);
+    } catch (error) {
+      if (codeOf(error) === 'engine_restarted') this.resyncSoon();
+      else if (!isDisconnect(error)) {
+        const name = this.session.models.find((m) => m.id === modelId)?.name ?? modelId;
+        this.toasts.error(`Could not load ${name}: ${messageOf(error)}`);
+      }
+    } finally {
+      this.session.loadingModelId = null;
+    }
+  }
+
+  /** Loads the embedded model (the app's default). */
+  async loadDefaultModel(): Promise<void> {
+    const model = this.session.defaultModel;
+    if (!model) {
+      this.toasts.error('The engine lists no embedded model; choose a model in the picker.');
+      return;
+    }
+    await this.loadModel(model.id);
+  }
+
+  private statusChanged(status: ConnectionStatus): void {
+    const was = this.session.connection.state;
+    this.session.connection = status;
+    if (status.state === 'connected' && was !== 'connected') void this.sync();
+    if (status.state !== 'connected' && was === 'connected') {
+      this.syncGeneration++;
+      this.job.connectionLost();
+    }
+  }
+
+  private modelChanged(data: EventData<'modelChanged'>): void {
+    this.setModel(data.model, data.provider);
+    // No model: the engine restarted, or another window unloaded it. Load the default again.
+    if (data.model === null && this.session.connected && this.session.fatal === null) void this.loadDefaultModel();
+  }
+
+  private setModel(model: ModelInfo | null, provider: ProviderName | null): void {
+    const changed = model?.id !== this.session.model?.id;
+    this.session.setModel(model, provider);
+    if (changed && model) {
+      this.settings.applyDefaults(model.defaults);
+      if (!model.tasks.includes(this.settings.mode) && model.tasks[0]) this.settings.mode = model.tasks[0];
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Jobs
+
+  /** Why Run cannot start now, or null when it can. */
+  get runBlocker(): string | null {
+    const { session, settings } = this;
+    if (!session.connected) return 'Not connected to the engine.';
+    if (session.fatal) return session.fatal;
+    if (session.loadingModelId !== null) return 'Loading the model…';
+    const model = session.model;
+    if (!model) return 'No model is loaded.';
+    if (!model.tasks.includes(settings.mode)) {
+      return `${model.name} cannot ${settings.mode === 'edit' ? 'edit images' : 'generate images'}.`;
+    }
+    if (settings.mode === 'edit' && !this.workspace.source) return 'Open an image to edit: Open…, drop a file, or paste.';
+    return null;
+  }
+
+  async run(): Promise<void> {
+    const model = this.session.model;
+    if (this.job.busy || this.runBlocker !== null || !model) return;
+    const source = this.settings.mode === 'edit' ? this.workspace.source : null;
+    const request = this.settings.buildRequest(source?.bytes ?? null);
+    if (!request) return;
+    const generate = request.kind === 'generate';
+    const context: JobContext = {
+      kind: request.kind,
+      width: (generate ? request.width : undefined) ?? model.defaults.width,
+      height: (generate ? request.height : undefined) ?? model.defaults.height,
+      source: source ? { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height } : null,
+    };
+    await this.job.start(request, context);
+  }
+
+  cancel(): Promise<void> {
+    return this.job.cancel();
+  }
+
+  private jobDone(data: EventData<'jobDone'>, context: JobContext): void {
+    const before: BeforeImage | null = context.source
+      ? { url: imageUrl(context.source.bytes, context.source.mime), width: context.source.width, height: context.source.height }
+      : null;
+    const item = this.history.add(data.jobId, data.file, data.metadata, data.image, before);
+    this.history.selectedId = item.jobId;
+    this.workspace.showOutput();
+  }
+
+  private jobFailed(failure: JobFailure): void {
+    if (failure.code === 'engine_restarted') void this.sync();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Images and history
+
+  /** The hidden file input registers itself here; returns a function that unregisters it. */
+  registerFilePicker(open: () => void): () => void {
+    this.filePicker = open;
+    return () => {
+      if (this.filePicker === open) this.filePicker = null;
+    };
+  }
+
+  /** Open… : the native dialog in Electron, the file input in the web shell. */
+  async requestOpen(): Promise<void> {
+    if (!this.bridge) {
+      this.filePicker?.();
+      return;
+    }
+    try {
+      const file = await this.bridge.openImage();
+      if (file) this.accept(await loadImageBytes(file.name, file.bytes, ''));
+    } catch (error) {
+      this.toasts.error(`Could not open the image: ${messageOf(error)}`);
+    }
+  }
+
+  /** Opens the first image among dropped, pasted or picked files; says why others are not. */
+  async openFiles(files: readonly File[]): Promise<boolean> {
+    for (const file of files) {
+      if (this.accept(await loadImageFile(file))) {
+        const skipped = files.length - 1;
+        if (skipped > 0) this.toasts.show(`Opened ${file.name}; one image is open at a time.`);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private accept(result: LoadResult): boolean {
+    if (!result.ok) {
+      this.toasts.error(result.message);
+      return false;
+    }
+    this.workspace.open(result.image);
+    this.settings.mode = 'edit';
+    return true;
+  }
+
+  /** Shows a history item in the canvas and restores the settings that made it. */
+  async showHistoryItem(item: HistoryItem): Promise<void> {
+    this.history.selectedId = item.jobId;
+    this.workspace.showOutput();
+    this.settings.restore(item.metadata);
+    const url = await this.history.ensureImage(item);
+    if (!url && item.loadError) this.toasts.error(`Could not load that output: ${item.loadError}`);
+  }
+
+  showSource(): void {
+    if (this.workspace.source) this.workspace.showing = 'source';
+  }
+
+  /** The output the canvas shows (when not showing the open image). */
+  get selectedOutput(): HistoryItem | null {
+    const id = this.history.selectedId;
+    return id === null ? null : (this.history.find(id) ?? null);
+  }
+
+  /** What the canvas shows now. */
+  get canvas(): CanvasContent | null {
+    const { job, workspace } = this;
+    if (job.busy && job.previewUrl && job.context) {
+      return { kind: 'preview', url: job.previewUrl, width: job.context.width, height: job.context.height, label: `Step ${job.step}/${job.total}` };
+    }
+    const output = this.selectedOutput;
+    if (workspace.showing === 'output' && output) {
+      const { width, height } = output;
+      if (workspace.compare && output.before) return { kind: 'before', url: output.before.url, width, height, label: 'Before' };
+      return { kind: 'output', url: output.url, width, height, label: `Output · seed ${output.metadata.seed}` };
+    }
+    const source = workspace.source;
+    if (source) return { kind: 'source', url: source.url, width: source.width, height: source.height, label: source.name };
+    return null;
+  }
+}
