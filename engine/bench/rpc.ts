@@ -9,7 +9,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describeModel } from '../models/catalog.js';
+import { describeModelFolder } from '../models/detect.js';
 import { gaussianNoise } from '../noise/philox.js';
 import { embeddedModelDir } from '../paths.js';
 import { FluxPipeline } from '../pipelines/flux/pipeline.js';
@@ -36,7 +36,7 @@ async function bareStepMs(pipeline: FluxPipeline, size: number, runs: number): P
 export async function benchRpc(options: { modelDir?: string; steps?: number }): Promise<Figures> {
   const modelDir = options.modelDir ?? embeddedModelDir();
   const steps = options.steps ?? 30;
-  const entry = describeModel(modelDir, true);
+  const entry = describeModelFolder(modelDir, true);
   const pipeline = await FluxPipeline.load(entry, 'cpu');
   let size = entry.info.defaults.width;
   let bare = await bareStepMs(pipeline, size, 10);

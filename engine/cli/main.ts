@@ -13,7 +13,7 @@ const USAGE = `usage: atelier <command> [flags]
 commands:
   generate --prompt TEXT [--seed N] [--steps N] [--guidance X] [--width W] [--height H] [--out FILE]
   edit --image FILE --instruction TEXT [--seed N] [--steps N] [--guidance X] [--out FILE]
-  models list
+  models list | models validate DIR
   doctor
 
 the app itself: npm start (desktop, or the same UI in a browser where Electron cannot start)

@@ -3,19 +3,16 @@
  * user's models folder, folders given on the command line) and what each one is.
  *
  * A root is either a model folder or a folder of model folders. Folders that are not models are
- * skipped when scanning a folder of models, and reported when named directly.
+ * skipped when scanning a folder of models, and reported when named directly; a model folder
+ * that is broken is reported (with what is wrong) either way.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
-import type { JobKind, ModelInfo } from '../protocol/index.js';
-import { MANIFEST_FILE, readManifest, type AtelierManifest } from './manifest.js';
+import type { ModelDescriptor } from './descriptor.js';
+import { describeModelFolder, looksLikeModelFolder } from './detect.js';
 
-export interface ModelEntry {
-  info: ModelInfo;
-  dir: string;
-  manifest: AtelierManifest;
-}
+export type ModelEntry = ModelDescriptor;
 
 export interface ModelRoot {
   dir: string;
@@ -25,43 +22,10 @@ export interface ModelRoot {
   explicit?: boolean;
 }
 
-function isModelFolder(dir: string): boolean {
-  return existsSync(path.join(dir, MANIFEST_FILE));
-}
-
-const TASKS: Record<AtelierManifest['family'], JobKind[]> = {
-  'flux-kontext': ['generate', 'edit'],
-  flux: ['generate'],
-  sd: ['generate'],
-};
-
-function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'model';
-}
-
-export function describeModel(dir: string, embedded: boolean): ModelEntry {
-  const manifest = readManifest(dir);
-  const [width, height] = manifest.image_size;
-  return {
-    dir,
-    manifest,
-    info: {
-      id: slug(manifest.name),
-      name: manifest.name,
-      family: manifest.family,
-      layout: manifest.layout,
-      path: dir,
-      embedded,
-      tasks: TASKS[manifest.family],
-      defaults: { steps: manifest.defaults.steps, guidance: manifest.defaults.guidance, width, height },
-    },
-  };
-}
-
 export class ModelCatalog {
   constructor(private readonly roots: ModelRoot[]) {}
 
-  /** Every model found under the roots; ids are made unique by suffixing. */
+  /** Every usable model found under the roots; ids are made unique by suffixing. */
   list(warn: (message: string) => void = () => {}): ModelEntry[] {
     const found: ModelEntry[] = [];
     for (const root of this.roots) {
@@ -69,11 +33,11 @@ export class ModelCatalog {
         if (root.explicit) warn(`model folder not found: ${root.dir}`);
         continue;
       }
-      const dirs = isModelFolder(root.dir) ? [root.dir] : subfolders(root.dir).filter(isModelFolder);
-      if (root.explicit && dirs.length === 0) warn(`${root.dir}: no ${MANIFEST_FILE} here or in its subfolders`);
+      const dirs = looksLikeModelFolder(root.dir) ? [root.dir] : subfolders(root.dir).filter(looksLikeModelFolder);
+      if (root.explicit && dirs.length === 0) warn(`${root.dir}: no model folder here or in its subfolders`);
       for (const dir of dirs) {
         try {
-          found.push(describeModel(dir, root.embedded ?? false));
+          found.push(describeModelFolder(dir, root.embedded ?? false));
         } catch (error) {
           warn(error instanceof Error ? error.message : String(error));
         }

@@ -13,7 +13,7 @@ export const MANIFEST_FILE = 'atelier.json';
 export const AtelierManifest = z.object({
   format: z.literal('atelier-model/1'),
   name: z.string().min(1),
-  family: z.enum(['flux-kontext', 'flux', 'sd']),
+  family: z.enum(['flux-kontext', 'flux-dev', 'flux-schnell']),
   layout: z.string(),
   image_size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
   latent_channels: z.number().int().positive(),

@@ -8,11 +8,10 @@ import { FluxPipeline } from './flux/pipeline.js';
 import type { Pipeline } from './pipeline.js';
 
 export async function createPipeline(entry: ModelEntry, provider: ProviderChoice): Promise<Pipeline> {
-  switch (entry.manifest.family) {
-    case 'flux-kontext':
+  switch (entry.spec.pipeline) {
     case 'flux':
       return FluxPipeline.load(entry, provider);
     default:
-      throw new EngineError('model_error', `${entry.dir}: no pipeline for the "${entry.manifest.family}" family yet`);
+      throw new EngineError('model_error', `${entry.dir}: no pipeline for this model`);
   }
 }

@@ -4,10 +4,11 @@
  * pipeline does, and checks its AbortSignal like the real one. The real pipelines are tested on
  * real models elsewhere.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { throwIfCancelled } from '../errors.js';
 import type { RgbImage } from '../images/rgb.js';
+import { packageRoot } from '../paths.js';
 import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipelines/pipeline.js';
 
 export class FakePipeline implements Pipeline {
@@ -44,10 +45,14 @@ export class FakePipeline implements Pipeline {
   }
 }
 
-/** A model folder with only a manifest (enough for the catalog; the fake pipeline needs no graphs). */
+/**
+ * A model folder that passes detection: a copy of the FLUX Optimum layout twin (random weights)
+ * with a manifest naming it and making it a 16 x 16 Kontext model with 4 default steps.
+ */
 export function writeFakeModelFolder(root: string, name = 'fake-kontext'): string {
   const dir = path.join(root, name);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(root, { recursive: true });
+  cpSync(path.join(packageRoot(), 'models', 'twins', 'flux-optimum'), dir, { recursive: true });
   writeFileSync(
     path.join(dir, 'atelier.json'),
     JSON.stringify({
@@ -56,7 +61,7 @@ export function writeFakeModelFolder(root: string, name = 'fake-kontext'): strin
       family: 'flux-kontext',
       layout: 'optimum-flux',
       image_size: [16, 16],
-      latent_channels: 4,
+      latent_channels: 16,
       vae_scale_factor: 8,
       vae: { scaling_factor: 1, shift_factor: 0 },
       text: { clip_max_length: 8, t5_max_length: 8 },

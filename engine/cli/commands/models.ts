@@ -1,16 +1,40 @@
-/** `atelier models list`: the models the engine can see. */
+/**
+ * `atelier models list`: the models the engine can see.
+ * `atelier models validate DIR`: what a folder holds (layout, graphs with their inputs and
+ * outputs) and, for a bad folder, exactly what is missing or mismatched; exit code 2 then.
+ */
+import path from 'node:path';
+import { inspectModelFolder } from '../../models/detect.js';
 import { COMMON_FLAGS, engineFor, outputFor } from '../context.js';
 import { parseFlags, UsageError } from '../usage.js';
 
-export async function modelsCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv;
-  if (sub !== 'list') throw new UsageError(sub ? `unknown "models" command "${sub}" (try: models list)` : 'models needs a command: list');
-  const flags = parseFlags(rest, COMMON_FLAGS);
+async function list(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, COMMON_FLAGS);
   const out = outputFor(flags);
-  const engine = engineFor(flags);
-  const models = engine.listModels();
+  const models = engineFor(flags).listModels();
   out.result({ models });
   if (models.length === 0) out.line('no models found');
   for (const m of models) out.line(`${m.id}\t${m.name}\t${m.family}\t${m.embedded ? 'embedded' : m.path}`);
   return 0;
+}
+
+async function validate(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, { json: { type: 'boolean' }, quiet: { type: 'boolean' } }, true);
+  const out = outputFor(flags);
+  const dir = flags.positionals[0];
+  if (!dir || flags.positionals.length > 1) throw new UsageError('usage: atelier models validate DIR');
+  const report = inspectModelFolder(path.resolve(dir));
+  const ok = report.descriptor !== null;
+  out.result({ ok, layout: report.layout, found: report.found, problems: report.problems, model: report.descriptor?.info ?? null });
+  out.line(`${path.resolve(dir)}: ${ok ? `a valid ${report.layout} model (${report.descriptor!.info.family})` : `not usable (${report.layout === 'none' ? 'unknown layout' : report.layout})`}`);
+  for (const f of report.found) out.line(`  found    ${f}`);
+  for (const p of report.problems) out.line(`  problem  ${p}`);
+  return ok ? 0 : 2;
+}
+
+export async function modelsCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === 'list') return list(rest);
+  if (sub === 'validate') return validate(rest);
+  throw new UsageError(sub ? `unknown "models" command "${sub}" (try: models list, models validate DIR)` : 'models needs a command: list, validate DIR');
 }

@@ -20,7 +20,7 @@ import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
 import { TextTokenizer } from '../../text/tokenizer.js';
 import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipeline.js';
-import { fluxComponents, type FluxComponents } from './components.js';
+import type { FluxSpec } from './spec.js';
 import { imageIds, packLatents, unpackLatents } from './packing.js';
 import { previewFromLatents } from './preview.js';
 
@@ -50,7 +50,7 @@ export class FluxPipeline implements Pipeline {
   private t5Tokenizer: TextTokenizer | null = null;
 
   private constructor(
-    private readonly parts: FluxComponents,
+    private readonly parts: FluxSpec,
     private readonly providerChoice: ProviderChoice,
     readonly provider: ProviderName,
     readonly notice: string | null,
@@ -60,7 +60,7 @@ export class FluxPipeline implements Pipeline {
 
   /** Opens the denoiser now (so a bad model fails at load time); the rest opens on first use. */
   static async load(entry: ModelEntry, provider: ProviderChoice): Promise<FluxPipeline> {
-    const parts = fluxComponents(entry);
+    const parts = entry.spec;
     const transformer = await openSession(parts.files.transformer, { provider });
     const pipeline = new FluxPipeline(parts, provider, transformer.provider, transformer.notice);
     pipeline.sessions.set('transformer', transformer);
@@ -70,7 +70,9 @@ export class FluxPipeline implements Pipeline {
   private async session(name: GraphName): Promise<ModelSession> {
     let session = this.sessions.get(name);
     if (!session) {
-      session = await openSession(this.parts.files[name], { provider: this.providerChoice });
+      const file = this.parts.files[name];
+      if (!file) throw new EngineError('model_error', `this model has no ${name} graph`);
+      session = await openSession(file, { provider: this.providerChoice });
       this.sessions.set(name, session);
     }
     return session;
@@ -151,7 +153,7 @@ export class FluxPipeline implements Pipeline {
       pooled_projections: tensorFor(spec('pooled_projections'), encoding.pooled, [1, encoding.pooled.length]),
       img_ids: tensorFor(spec('img_ids'), ids, [sequence, 3]),
       txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), [t5Length, 3]),
-      ...(transformer.hasInput('guidance') ? { guidance: tensorFor(spec('guidance'), [size.guidance], [1]) } : {}),
+      ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), [size.guidance], [1]) } : {}),
     };
     return {
       transformer,
