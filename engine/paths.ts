@@ -36,8 +36,13 @@ export function unpackedPath(p: string): string {
   return p.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
 }
 
-/** The tiny Kontext-like model trained by the zoo, which ships with the app. */
+/**
+ * The tiny Kontext-like model trained by the zoo, which ships with the app.
+ * `ATELIER_EMBEDDED_MODEL` points it elsewhere (development and tests).
+ */
 export function embeddedModelDir(): string {
+  const override = process.env.ATELIER_EMBEDDED_MODEL;
+  if (override) return path.resolve(override);
   return unpackedPath(path.join(packageRoot(), 'models', 'tiny', 'kontext'));
 }
 
