@@ -1,91 +1,104 @@
 /**
- * Text tokenization for the models' text encoders, on @huggingface/tokenizers (pure JS, offline):
- * loads a folder's tokenizer.json (+ tokenizer_config.json), and adds what that library leaves out,
- * padding and truncation to the encoder's fixed length. Truncation keeps the special tokens the
- * post-processor added (CLIP's BOS/EOS, T5's EOS), as the reference tokenizers do.
+ * Text tokenization for the models' text encoders: CLIP BPE and T5 Unigram on @huggingface/tokenizers
+ * (see folder.ts for what a folder may hold, build.ts and lib-patches.ts for how the tokenizer is made
+ * exact), plus what that library leaves out: padding and truncation to the encoder's fixed length
+ * (truncation keeps the special tokens the post-processor adds, CLIP's BOS/EOS and T5's EOS, as the
+ * reference tokenizers do) and the token span of a sub-phrase (span.ts). Tokenizers are built once per
+ * folder and cached.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { Tokenizer } from '@huggingface/tokenizers';
-import { EngineError, messageOf } from '../errors.js';
+import { EngineError } from '../errors.js';
+import { buildFromClipVocabulary, buildFromSpmModel, type BuiltTokenizer, type TokenizerConfigs } from './build.js';
+import type { ClipVocabulary } from './clip-json.js';
+import type { HfTokenizer } from './hf.js';
+import { loadTokenizerFolder, vocabularyFile } from './folder.js';
+import { phraseSpans, type TokenSpan } from './span.js';
+import type { SpmModel } from './spm-model.js';
+
+export type { TokenSpan } from './span.js';
 
 export interface TokenizedText {
   /** Exactly `maxLength` ids (padded). */
   ids: number[];
-  /** How many ids are real tokens (the rest are padding). */
+  /** How many ids are real tokens, special tokens included (the rest are padding). */
   length: number;
-  /** Tokens dropped to fit `maxLength` (0 when the text fit). */
+  /** Tokens dropped to fit `maxLength` (0 when the text fit): show "prompt truncated". */
   truncatedTokens: number;
 }
 
-function readJson(file: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (error) {
-    throw new EngineError('model_error', `${file}: cannot read tokenizer file (${messageOf(error)})`);
-  }
-}
-
-function tokenText(value: unknown): string | null {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && 'content' in value && typeof value.content === 'string') return value.content;
-  return null;
-}
+const cache = new Map<string, TextTokenizer>();
+const NO_CONFIGS: TokenizerConfigs = { config: {}, specialTokens: {} };
 
 export class TextTokenizer {
   readonly padId: number;
-  /** Ids the post-processor adds at the end (EOS), kept when truncating. */
-  private readonly suffix: number;
+  /** The file the vocabulary came from. */
+  readonly source: string;
+  private readonly tokenizer: HfTokenizer;
   private readonly prefix: number;
+  private readonly suffix: number;
 
-  private constructor(
-    private readonly tokenizer: Tokenizer,
-    readonly source: string,
-    padId: number,
-  ) {
-    this.padId = padId;
-    const bare = tokenizer.encode('', { add_special_tokens: false }).ids.length;
-    const withSpecial = tokenizer.encode('', { add_special_tokens: true }).ids;
-    // For an empty text every id is a special token; find how many come first and last.
-    const probe = tokenizer.encode('a', { add_special_tokens: true }).ids;
-    const probeBare = tokenizer.encode('a', { add_special_tokens: false }).ids;
+  private constructor(built: BuiltTokenizer) {
+    this.tokenizer = built.tokenizer;
+    this.padId = built.padId;
+    this.source = built.source;
+    // Where the post-processor puts its special tokens: find a probe's bare ids inside its full ids.
+    const probe = 'a';
+    const full = this.tokenizer.encode(probe, { add_special_tokens: true }).ids;
+    const bare = this.tokenizer.encode(probe, { add_special_tokens: false }).ids;
     let prefix = 0;
-    while (prefix < probe.length && probe[prefix] !== probeBare[0]) prefix++;
-    this.prefix = Math.min(prefix, withSpecial.length - bare);
-    this.suffix = withSpecial.length - bare - this.prefix;
+    while (prefix + bare.length <= full.length && !bare.every((id, i) => full[prefix + i] === id)) prefix++;
+    if (prefix + bare.length > full.length) throw new EngineError('model_error', `${built.source}: the post-processor changes the text's own tokens`);
+    this.prefix = prefix;
+    this.suffix = full.length - prefix - bare.length;
   }
 
-  /** Loads `dir/tokenizer.json` and, when present, `dir/tokenizer_config.json`. */
+  /**
+   * The tokenizer of a model's tokenizer folder (tokenizer.json, else vocab.json + merges.txt, else
+   * spiece.model), built once and cached until its vocabulary file changes.
+   */
   static fromFolder(dir: string): TextTokenizer {
-    const file = path.join(dir, 'tokenizer.json');
-    if (!existsSync(file)) throw new EngineError('model_error', `${file}: tokenizer.json not found`);
-    const json = readJson(file);
-    const configFile = path.join(dir, 'tokenizer_config.json');
-    const config = existsSync(configFile) ? readJson(configFile) : {};
-    let tokenizer: Tokenizer;
-    try {
-      tokenizer = new Tokenizer(json, config);
-    } catch (error) {
-      throw new EngineError('model_error', `${file}: not a tokenizer this engine can load (${messageOf(error)})`);
+    const resolved = path.resolve(dir);
+    const file = vocabularyFile(resolved);
+    const stat = statSync(file);
+    const key = `${file}\0${stat.size}\0${stat.mtimeMs}`;
+    let tokenizer = cache.get(key);
+    if (!tokenizer) {
+      tokenizer = new TextTokenizer(loadTokenizerFolder(resolved));
+      for (const old of cache.keys()) if (old.startsWith(`${file}\0`)) cache.delete(old);
+      cache.set(key, tokenizer);
     }
-    return new TextTokenizer(tokenizer, file, resolvePadId(tokenizer, json, config, file));
+    return tokenizer;
+  }
+
+  /** A CLIP tokenizer from a vocabulary in memory (e.g. OpenAI's BPE file, see openai-bpe.ts). */
+  static fromClipVocabulary(vocabulary: ClipVocabulary, source: string, configs: TokenizerConfigs = NO_CONFIGS): TextTokenizer {
+    return new TextTokenizer(buildFromClipVocabulary(vocabulary, configs, source));
+  }
+
+  /** A T5-style tokenizer from a parsed SentencePiece model (see spm-model.ts). */
+  static fromSentencePiece(model: SpmModel, source: string, configs: TokenizerConfigs = NO_CONFIGS): TextTokenizer {
+    return new TextTokenizer(buildFromSpmModel(model, configs, source));
   }
 
   /** Ids of `text` with special tokens, truncated and padded to `maxLength`. */
   encode(text: string, maxLength: number): TokenizedText {
+    const specials = this.prefix + this.suffix;
+    if (!Number.isInteger(maxLength) || maxLength < specials + 1) {
+      throw new EngineError('invalid_params', `text length ${maxLength} is too short for this tokenizer (${this.source}), which adds ${specials} special tokens`);
+    }
     let ids = this.tokenizer.encode(text, { add_special_tokens: true }).ids;
     let truncatedTokens = 0;
     if (ids.length > maxLength) {
       truncatedTokens = ids.length - maxLength;
-      const keepBody = maxLength - this.suffix;
-      ids = [...ids.slice(0, keepBody), ...ids.slice(ids.length - this.suffix)];
+      ids = [...ids.slice(0, maxLength - this.suffix), ...ids.slice(ids.length - this.suffix)];
     }
     const length = ids.length;
     while (ids.length < maxLength) ids.push(this.padId);
     return { ids, length, truncatedTokens };
   }
 
-  /** Ids of `text` alone, without special tokens (to find a phrase inside a prompt). */
+  /** Ids of `text` alone, without special tokens. */
   encodeBare(text: string): number[] {
     return this.tokenizer.encode(text, { add_special_tokens: false }).ids;
   }
@@ -94,16 +107,29 @@ export class TextTokenizer {
   get prefixLength(): number {
     return this.prefix;
   }
-}
 
-function resolvePadId(tokenizer: Tokenizer, json: Record<string, unknown>, config: Record<string, unknown>, file: string): number {
-  const padding = json.padding as { pad_id?: unknown } | null | undefined;
-  if (padding && typeof padding.pad_id === 'number') return padding.pad_id;
-  const candidates = [tokenText(config.pad_token), '<pad>', tokenText(config.eos_token), '<|endoftext|>', '</s>'];
-  for (const candidate of candidates) {
-    if (!candidate) continue;
-    const id = tokenizer.token_to_id(candidate);
-    if (id !== undefined) return id;
+  /** How many it puts after the text (CLIP and T5: 1, the end-of-text token). */
+  get suffixLength(): number {
+    return this.suffix;
   }
-  throw new EngineError('model_error', `${file}: no padding token (no pad_token in tokenizer_config.json, no <pad> or end-of-text token)`);
+
+  /**
+   * Every occurrence of `phrase` in `prompt`, as [start, end) indices into `encode(prompt, n).ids`
+   * (CLIP's BOS counts), left to right and non-overlapping; [] when the phrase is not in the prompt.
+   * Indices refer to the untruncated prompt: a span with `end > encode(prompt, n).length - suffixLength`
+   * was cut by truncation.
+   */
+  tokenSpans(prompt: string, phrase: string): TokenSpan[] {
+    return phraseSpans(prompt, phrase, (text) => this.encodeBare(text)).map((span) => ({ start: span.start + this.prefix, end: span.end + this.prefix }));
+  }
+
+  /** The first occurrence of `phrase` in `prompt` (see tokenSpans), or null. */
+  tokenSpan(prompt: string, phrase: string): TokenSpan | null {
+    return this.tokenSpans(prompt, phrase)[0] ?? null;
+  }
+
+  /** Forgets every cached tokenizer (tests; a model folder rewritten in place is noticed anyway). */
+  static clearCache(): void {
+    cache.clear();
+  }
 }
