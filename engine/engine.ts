@@ -12,6 +12,7 @@ import type { RgbImage } from './images/rgb.js';
 import { JobQueue } from './jobs/queue.js';
 import { ModelCatalog, type ModelEntry, type ModelRoot } from './models/catalog.js';
 import { metadataTextChunks } from './images/job-metadata.js';
+import { encodePreviewPng } from './images/preview-png.js';
 import type { Pipeline, RunHooks } from './pipelines/pipeline.js';
 import { createPipeline as defaultPipelineFactory } from './pipelines/registry.js';
 import {
@@ -223,7 +224,7 @@ export class Engine {
       wantPreview: this.previewEvery > 0,
       onStep: async ({ step, total, preview }) => {
         const send = preview !== null && this.previewEvery > 0 && (step % this.previewEvery === 0 || step === total);
-        this.emit('progress', { jobId, step, total, preview: send ? await encodeForWire(preview) : null });
+        this.emit('progress', { jobId, step, total, preview: send ? encodeForWire(preview) : null });
       },
     };
     let image: RgbImage;
@@ -268,6 +269,6 @@ export class Engine {
   }
 }
 
-async function encodeForWire(image: RgbImage): Promise<EncodedImage> {
-  return { mime: 'image/png', bytes: await encodePng(image), width: image.width, height: image.height };
+function encodeForWire(image: RgbImage): EncodedImage {
+  return { mime: 'image/png', bytes: encodePreviewPng(image), width: image.width, height: image.height };
 }

@@ -57,14 +57,20 @@ function encodeChunk(chunk: PngTextChunk): Uint8Array {
     if (/[^\x00-\xff]/.test(chunk.text)) throw new Error(`tEXt "${chunk.keyword}" holds characters outside Latin-1; use iTXt`);
     body = Buffer.concat([keyword, Buffer.from([0]), Buffer.from(chunk.text, 'latin1')]);
   }
-  const type = Buffer.from(chunk.international ? 'iTXt' : 'tEXt', 'latin1');
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  type.copy(out, 4);
-  body.copy(out, 8);
-  out.writeUInt32BE(crc32(Buffer.concat([type, body])) >>> 0, 8 + body.length);
+  return pngChunk(chunk.international ? 'iTXt' : 'tEXt', body);
+}
+
+/** One PNG chunk: length, type, data, CRC-32 of type and data. */
+export function pngChunk(type: string, data: Uint8Array): Buffer {
+  const out = Buffer.alloc(12 + data.length);
+  out.writeUInt32BE(data.length, 0);
+  out.write(type, 4, 'latin1');
+  out.set(data, 8);
+  out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)) >>> 0, 8 + data.length);
   return out;
 }
+
+export const PNG_SIGNATURE = SIGNATURE;
 
 /** A copy of `png` with the text chunks inserted before its first IDAT chunk. */
 export function addPngText(png: Uint8Array, texts: PngTextChunk[]): Uint8Array {

@@ -22,7 +22,7 @@ import { TextTokenizer } from '../../text/tokenizer.js';
 import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipeline.js';
 import type { FluxSpec } from './spec.js';
 import { imageIds, packLatents, unpackLatents } from './packing.js';
-import { previewFromLatents } from './preview.js';
+import { previewFromPacked } from './preview.js';
 
 /** One job's transformer inputs; `feeds` fills in the latents and sigma of a step. */
 export interface StepInputs {
@@ -188,18 +188,13 @@ export class FluxPipeline implements Pipeline {
       const sigma = sigmas[i]!;
       const out = await transformer.run(step.feeds(latents, sigma));
       const velocity = float32Of(outputOf(out, transformer.outputs[0]!.name, transformer.file)).subarray(0, tokens * features);
-      const preview = hooks.wantPreview ? this.preview(this.scheduler.predictedClean(latents, velocity, sigma), h, w) : null;
+      const preview = hooks.wantPreview ? previewFromPacked(latents, velocity, sigma, this.parts.channels, h, w, this.parts.preview) : null;
       latents = latents.slice();
       this.scheduler.step(latents, velocity, sigma, sigmas[i + 1]!);
       await hooks.onStep?.({ step: i + 1, total: input.steps, preview });
     }
     throwIfCancelled(hooks.signal);
     return this.decode(latents, h, w);
-  }
-
-  private preview(packed: Float32Array, h: number, w: number): RgbImage {
-    const { channels } = this.parts;
-    return previewFromLatents(unpackLatents(packed, channels, h, w), channels, h, w, this.parts.preview);
   }
 
   async decode(packed: Float32Array, h: number, w: number): Promise<RgbImage> {
