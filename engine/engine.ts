@@ -10,6 +10,7 @@ import { CancelledError, EngineError, messageOf, throwIfCancelled } from './erro
 import { decodeImage, encodePng, resizeImage } from './images/codec.js';
 import type { RgbImage } from './images/rgb.js';
 import { JobQueue } from './jobs/queue.js';
+import { workingSize } from './jobs/sizing.js';
 import { ModelCatalog, type ModelEntry, type ModelRoot } from './models/catalog.js';
 import { metadataTextChunks } from './images/job-metadata.js';
 import { encodePreviewPng } from './images/preview-png.js';
@@ -215,40 +216,57 @@ export class Engine {
 
   private async execute(loaded: LoadedModel, request: JobRequest, signal: AbortSignal, jobId: string): Promise<JobOutput> {
     const { entry, pipeline } = loaded;
-    const defaults = entry.info.defaults;
+    const info = entry.info;
+    const defaults = info.defaults;
     const seed = request.seed ?? randomInt(0, 2 ** 32);
     const steps = request.steps ?? defaults.steps;
     const guidance = request.guidance ?? defaults.guidance;
+    const scheduler = request.kind === 'edit' ? defaults.scheduler : (request.scheduler ?? defaults.scheduler);
+    if (!info.schedulers.includes(scheduler)) {
+      throw new EngineError('invalid_params', `scheduler "${scheduler}" is not available for ${info.name} (it has: ${info.schedulers.join(', ')})`);
+    }
+    const negativePrompt = request.kind !== 'edit' && info.negativePrompt ? (request.negativePrompt ?? '') : '';
     const hooks: RunHooks = {
       signal,
       wantPreview: this.previewEvery > 0,
-      onStep: async ({ step, total, preview }) => {
+      onStep: ({ step, total, preview }) => {
         const send = preview !== null && this.previewEvery > 0 && (step % this.previewEvery === 0 || step === total);
         this.emit('progress', { jobId, step, total, preview: send ? encodeForWire(preview) : null });
       },
     };
+    const sourceImage = async (bytes: Uint8Array) => {
+      const source = await decodeImage(bytes, { name: 'the source image' });
+      throwIfCancelled(signal);
+      const size = workingSize(source, info);
+      return resizeImage(source, size.width, size.height, 'cover');
+    };
     let image: RgbImage;
     let text: string;
-    let width: number;
-    let height: number;
+    let strength: number | undefined;
     if (request.kind === 'generate') {
-      width = request.width ?? defaults.width;
-      height = request.height ?? defaults.height;
       text = request.prompt;
-      image = await pipeline.generate({ prompt: text, seed, steps, guidance, width, height }, hooks);
-    } else {
-      width = defaults.width;
-      height = defaults.height;
+      const width = request.width ?? defaults.width;
+      const height = request.height ?? defaults.height;
+      image = await pipeline.generate({ prompt: text, negativePrompt, seed, steps, guidance, width, height, scheduler }, hooks);
+    } else if (request.kind === 'edit') {
+      if (!pipeline.edit) throw new EngineError('invalid_params', `${info.name} cannot run instruction edits`);
       text = request.instruction;
-      const source = await decodeImage(request.image, { name: 'the source image' });
-      throwIfCancelled(signal);
-      const sized = await resizeImage(source, width, height, 'cover');
-      image = await pipeline.edit({ image: sized, instruction: text, seed, steps, guidance, width, height }, hooks);
+      const sized = await sourceImage(request.image);
+      image = await pipeline.edit({ image: sized, instruction: text, seed, steps, guidance, width: sized.width, height: sized.height }, hooks);
+    } else {
+      if (!pipeline.img2img) throw new EngineError('invalid_params', `${info.name} cannot run image-to-image jobs`);
+      text = request.prompt;
+      strength = request.strength ?? 0.6;
+      const sized = await sourceImage(request.image);
+      image = await pipeline.img2img(
+        { image: sized, prompt: text, negativePrompt, strength, seed, steps, guidance, width: sized.width, height: sized.height, scheduler },
+        hooks,
+      );
     }
     throwIfCancelled(signal);
     const metadata: JobMetadata = {
       kind: request.kind,
-      model: entry.info.name,
+      model: info.name,
       text,
       seed,
       steps,
@@ -258,6 +276,9 @@ export class Engine {
       provider: pipeline.provider,
       createdAt: new Date().toISOString(),
       engineVersion: engineVersion(),
+      scheduler,
+      ...(negativePrompt ? { negativePrompt } : {}),
+      ...(strength !== undefined ? { strength } : {}),
     };
     const png = await encodePng(image, metadataTextChunks(metadata));
     try {

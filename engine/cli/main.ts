@@ -5,6 +5,7 @@
 import { EngineError, CancelledError } from '../errors.js';
 import { doctorCommand } from './commands/doctor.js';
 import { editCommand, generateCommand } from './commands/jobs.js';
+import { judgeCommand } from './commands/judge.js';
 import { modelsCommand } from './commands/models.js';
 import { UsageError } from './usage.js';
 
@@ -15,6 +16,7 @@ commands:
   edit --image FILE --instruction TEXT [--seed N] [--steps N] [--guidance X] [--out FILE]
   models list | models validate DIR
   doctor
+  judge IMAGE...                   the zoo's attribute judge on shapes-world images
 
 the app itself: npm start (desktop, or the same UI in a browser where Electron cannot start)
 
@@ -28,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   edit: editCommand,
   models: modelsCommand,
   doctor: doctorCommand,
+  judge: judgeCommand,
 };
 
 /** Bad input detected by the engine before any work: reported like a usage error. */

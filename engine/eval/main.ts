@@ -1,21 +1,36 @@
 /**
- * `npm run eval -- <suite> [--json] [--out FILE]`: method-quality evaluations on the zoo's
- * held-out sets, judged by the zoo's attribute judge. Suites arrive with the issues that own
- * them (base: the zoo model's text-to-image and edit quality; slideredit; watermark).
+ * `npm run eval -- <suite> [--json] [--out FILE] [--limit N] [--model DIR]`: method-quality
+ * evaluations on the zoo's held-out sets, judged by the zoo's attribute judge. Progress goes to
+ * stderr; the table (or with --json, one JSON object) to stdout.
  */
-import { UsageError, bool, parseFlags, str } from '../cli/usage.js';
+import { UsageError, bool, intFlag, parseFlags, str } from '../cli/usage.js';
 import { report, type Figures } from '../bench/report.js';
+import { evalBase } from './base.js';
 
-const SUITES: Record<string, { title: string; run: () => Promise<Figures> }> = {};
+interface SuiteOptions {
+  modelDir?: string;
+  limit?: number;
+  progress: (line: string) => void;
+}
+
+const SUITES: Record<string, { title: string; run: (o: SuiteOptions) => Promise<Figures> }> = {
+  base: { title: 'Tiny model quality through the TypeScript engine (judged), vs the zoo builder', run: (o) => evalBase(o) },
+};
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' } }, true);
+    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' }, limit: { type: 'string' }, model: { type: 'string' } }, true);
     const name = flags.positionals[0];
     const suite = name ? SUITES[name] : undefined;
-    const known = Object.keys(SUITES);
-    if (!suite) throw new UsageError(`${name ? `unknown suite "${name}"` : 'name a suite'}; suites: ${known.length ? known.join(', ') : 'none yet'}`);
-    await report(suite.title, await suite.run(), { json: bool(flags, 'json'), out: str(flags, 'out') });
+    if (!suite) throw new UsageError(`${name ? `unknown suite "${name}"` : 'name a suite'}; suites: ${Object.keys(SUITES).join(', ')}`);
+    const limit = intFlag(str(flags, 'limit'), 'limit', 1, 1_000_000);
+    const modelDir = str(flags, 'model');
+    const figures = await suite.run({
+      ...(modelDir ? { modelDir } : {}),
+      ...(limit ? { limit } : {}),
+      progress: (line) => process.stderr.write(`eval ${name}: ${line}\n`),
+    });
+    await report(suite.title, figures, { json: bool(flags, 'json'), out: str(flags, 'out') });
     return 0;
   } catch (error) {
     process.stderr.write(`eval: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -12,18 +12,32 @@ function latin1(text: string): string {
   return text.replace(/[^\x20-\x7e\xa0-\xff\n]/g, '?');
 }
 
+/** AUTOMATIC1111's sampler names for the engine's scheduler kinds. */
+const SAMPLER_NAMES: Record<string, string> = {
+  ddim: 'DDIM',
+  euler: 'Euler',
+  'euler-a': 'Euler a',
+  'dpmpp-2m': 'DPM++ 2M',
+  'dpmpp-2m-karras': 'DPM++ 2M Karras',
+  lcm: 'LCM',
+  'flow-euler': 'Euler (flow matching)',
+};
+
 export function automatic1111Parameters(m: JobMetadata): string {
+  const flow = (m.scheduler ?? 'flow-euler') === 'flow-euler';
   const settings = [
     `Steps: ${m.steps}`,
-    'Sampler: Euler (flow matching)',
-    `Guidance: ${m.guidance}`,
+    `Sampler: ${SAMPLER_NAMES[m.scheduler ?? 'flow-euler'] ?? m.scheduler}`,
+    flow ? `Guidance: ${m.guidance}` : `CFG scale: ${m.guidance}`,
     `Seed: ${m.seed}`,
     `Size: ${m.width}x${m.height}`,
     `Model: ${m.model}`,
+    ...(m.strength !== undefined ? [`Denoising strength: ${m.strength}`] : []),
     `Task: ${m.kind}`,
     `Version: Atelier ${m.engineVersion}`,
   ];
-  return `${latin1(m.text)}\n${settings.join(', ')}`;
+  const negative = m.negativePrompt ? `\nNegative prompt: ${latin1(m.negativePrompt)}` : '';
+  return `${latin1(m.text)}${negative}\n${settings.join(', ')}`;
 }
 
 export function metadataTextChunks(m: JobMetadata): PngTextChunk[] {

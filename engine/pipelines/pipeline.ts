@@ -24,11 +24,22 @@ export interface RunHooks {
 
 export interface GenerateInput {
   prompt: string;
+  /** Empty when none was given (or the model takes none). */
+  negativePrompt: string;
   seed: number;
   steps: number;
   guidance: number;
   width: number;
   height: number;
+  /** One of the model's scheduler kinds. */
+  scheduler: string;
+}
+
+export interface Img2ImgInput extends GenerateInput {
+  /** The starting image, already decoded and sized to width x height. */
+  image: RgbImage;
+  /** 0 keeps the image, 1 ignores it. */
+  strength: number;
 }
 
 export interface EditInput {
@@ -47,6 +58,9 @@ export interface Pipeline {
   /** Why the pipeline is not on the provider that was asked for, if it is not. */
   readonly notice: string | null;
   generate(input: GenerateInput, hooks: RunHooks): Promise<RgbImage>;
-  edit(input: EditInput, hooks: RunHooks): Promise<RgbImage>;
+  /** Instruction edits (Kontext models); absent where the model has no such task. */
+  edit?(input: EditInput, hooks: RunHooks): Promise<RgbImage>;
+  /** Image-to-image (SD models); absent where the model has no such task. */
+  img2img?(input: Img2ImgInput, hooks: RunHooks): Promise<RgbImage>;
   release(): Promise<void>;
 }

@@ -39,7 +39,8 @@ export const ProviderInfo = z.object({
 });
 export type ProviderInfo = z.infer<typeof ProviderInfo>;
 
-export const JobKind = z.enum(['generate', 'edit']);
+/** generate: text to image; edit: instruction edit (Kontext); img2img: prompt-guided variation of an image. */
+export const JobKind = z.enum(['generate', 'edit', 'img2img']);
 export type JobKind = z.infer<typeof JobKind>;
 
 export const ModelDefaults = z.object({
@@ -47,6 +48,8 @@ export const ModelDefaults = z.object({
   guidance: z.number(),
   width: z.number().int(),
   height: z.number().int(),
+  /** The default sampler, one of ModelInfo.schedulers. */
+  scheduler: z.string(),
 });
 export type ModelDefaults = z.infer<typeof ModelDefaults>;
 
@@ -60,6 +63,12 @@ export const ModelInfo = z.object({
   embedded: z.boolean(),
   tasks: z.array(JobKind),
   defaults: ModelDefaults,
+  /** Samplers this model can use (engine/schedulers kinds), the default first. */
+  schedulers: z.array(z.string()),
+  /** Whether the model takes a negative prompt (classifier-free guidance models). */
+  negativePrompt: z.boolean(),
+  /** Whether the model only makes images of its default size (the tiny zoo models). */
+  fixedSize: z.boolean(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 
@@ -75,15 +84,19 @@ const seed = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const steps = z.number().int().min(1).max(200);
 const guidance = z.number().min(0).max(50);
 const side = z.number().int().min(16).max(4096);
+const scheduler = z.string().min(1).max(40);
+const negativePrompt = text(4000);
 
 export const GenerateJob = z.object({
   kind: z.literal('generate'),
   prompt: text(4000),
+  negativePrompt: negativePrompt.optional(),
   seed: seed.optional(),
   steps: steps.optional(),
   guidance: guidance.optional(),
   width: side.optional(),
   height: side.optional(),
+  scheduler: scheduler.optional(),
 });
 export type GenerateJob = z.infer<typeof GenerateJob>;
 
@@ -98,7 +111,22 @@ export const EditJob = z.object({
 });
 export type EditJob = z.infer<typeof EditJob>;
 
-export const JobRequest = z.discriminatedUnion('kind', [GenerateJob, EditJob]);
+export const Img2ImgJob = z.object({
+  kind: z.literal('img2img'),
+  /** The starting image as encoded bytes. */
+  image: bytes,
+  prompt: text(4000),
+  negativePrompt: negativePrompt.optional(),
+  /** How much of the image is re-imagined: 0 keeps it, 1 ignores it. */
+  strength: z.number().min(0).max(1).optional(),
+  seed: seed.optional(),
+  steps: steps.optional(),
+  guidance: guidance.optional(),
+  scheduler: scheduler.optional(),
+});
+export type Img2ImgJob = z.infer<typeof Img2ImgJob>;
+
+export const JobRequest = z.discriminatedUnion('kind', [GenerateJob, EditJob, Img2ImgJob]);
 export type JobRequest = z.infer<typeof JobRequest>;
 
 /** Everything needed to reproduce an output; written into the PNG and shown in the UI. */
@@ -114,6 +142,9 @@ export const JobMetadata = z.object({
   provider: ProviderName,
   createdAt: z.string(),
   engineVersion: z.string(),
+  scheduler: z.string().optional(),
+  negativePrompt: z.string().optional(),
+  strength: z.number().optional(),
 });
 export type JobMetadata = z.infer<typeof JobMetadata>;
 

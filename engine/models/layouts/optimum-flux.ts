@@ -128,8 +128,8 @@ export function describeOptimumFlux(dir: string, embedded: boolean): LayoutRepor
   const t5Length = manifest?.text.t5_max_length ?? (schnell ? 256 : 512);
   const size = manifest?.image_size ?? [1024, 1024];
   const defaults = manifest
-    ? { steps: manifest.defaults.steps, guidance: manifest.defaults.guidance, width: size[0], height: size[1] }
-    : { steps: schnell ? 4 : 28, guidance: schnell ? 0 : kontext ? 2.5 : 3.5, width: 1024, height: 1024 };
+    ? { steps: manifest.defaults.steps, guidance: manifest.defaults.guidance, width: size[0], height: size[1], scheduler: 'flow-euler' }
+    : { steps: schnell ? 4 : 28, guidance: schnell ? 0 : kontext ? 2.5 : 3.5, width: 1024, height: 1024, scheduler: 'flow-euler' };
   const family = manifest?.family ?? (kontext ? 'flux-kontext' : schnell ? 'flux-schnell' : 'flux-dev');
   const name = manifest?.name ?? path.basename(dir);
   const tasks: JobKind[] = kontext ? ['generate', 'edit'] : ['generate'];
@@ -165,7 +165,19 @@ export function describeOptimumFlux(dir: string, embedded: boolean): LayoutRepor
     descriptor: {
       dir,
       spec,
-      info: { id: slug(name), name, family, layout: manifest ? 'zoo' : 'optimum-flux', path: dir, embedded, tasks, defaults },
+      info: {
+        id: slug(name),
+        name,
+        family,
+        layout: manifest ? 'zoo' : 'optimum-flux',
+        path: dir,
+        embedded,
+        tasks,
+        defaults,
+        schedulers: ['flow-euler'],
+        negativePrompt: false,
+        fixedSize: manifest !== null,
+      },
     },
   };
 }
