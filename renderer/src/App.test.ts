@@ -1,9 +1,9 @@
 /** The app's flows end to end in jsdom: the real UI, stores and EngineClient against an in-memory engine. */
 import { fireEvent, screen, waitFor } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeEngine, FakeEngineError, TINY_MODEL, metadata, pngBytes, pngImage } from '../test/fake-engine.js';
+import { BIG_MODEL, FakeEngine, FakeEngineError, TINY_MODEL, atelierPng, metadata, pngBytes, pngImage, textChunk } from '../test/fake-engine.js';
 import { byTestId, mountApp, text, toastTexts, unmountAll } from '../test/harness.js';
-import type { MethodParams } from './engine/protocol.js';
+import type { MethodParams, ModelInfo } from './engine/protocol.js';
 
 afterEach(unmountAll);
 
@@ -33,6 +33,25 @@ function pngFile(name = 'photo.png', width = 32, height = 24): File {
   return new File([pngBytes(width, height, 3) as Uint8Array<ArrayBuffer>], name, { type: 'image/png' });
 }
 
+/** The visible label of a form control. */
+function labelOf(id: string): string {
+  const control = byTestId(id);
+  return (document.querySelector(`label[for="${control.id}"]`)?.textContent ?? '').trim();
+}
+
+async function pickModel(id: string): Promise<void> {
+  await fireEvent.change(byTestId('model-picker'), { target: { value: id } });
+  await waitFor(() => expect(text('engine-status')).toBe('Ready'));
+  await waitFor(() => expect(byTestId<HTMLSelectElement>('model-picker').value).toBe(id));
+}
+
+async function openFile(file: File): Promise<void> {
+  const input = byTestId<HTMLInputElement>('file-input');
+  Object.defineProperty(input, 'files', { value: [file], configurable: true });
+  await fireEvent.change(input);
+  await waitFor(() => expect(byTestId<HTMLImageElement>('canvas-image').alt).toBe(`Open image: ${file.name}`));
+}
+
 function runParams(engine: FakeEngine, index = 0): MethodParams<'runJob'> {
   const params = engine.calls('runJob')[index];
   if (!params) throw new Error(`no runJob call #${index}`);
@@ -47,15 +66,23 @@ describe('startup', () => {
     expect(engine.calls('loadModel')).toEqual([{ modelId: 'tiny-shapes' }]);
     const picker = byTestId<HTMLSelectElement>('model-picker');
     expect(picker.value).toBe('tiny-shapes');
-    expect([...picker.options].map((o) => o.textContent)).toEqual(['Tiny Shapes · shapes', 'Stable Diffusion 1.5 · sd15']);
+    expect([...picker.options].map((o) => o.textContent)).toEqual(['Tiny Shapes · flux-kontext', 'Stable Diffusion 1.5 · sd15']);
     expect(text('provider-badge')).toBe('cpu');
     expect(byTestId('engine-status').dataset.state).toBe('connected');
     expect(text('engine-version')).toBe('engine 0.1.0 · onnxruntime 1.30.0');
     // the model's defaults fill the settings
     expect(byTestId<HTMLInputElement>('steps').value).toBe('4');
     expect(byTestId<HTMLInputElement>('guidance').value).toBe('2.5');
-    expect(byTestId<HTMLInputElement>('width').value).toBe('64');
-    expect(byTestId<HTMLInputElement>('height').value).toBe('64');
+    // a tiny fixed-size FLUX model: one sampler, shown by name; no size fields; no negative prompt
+    expect(labelOf('guidance')).toBe('Guidance');
+    expect(text('scheduler-name')).toBe('Euler (flow matching)');
+    expect(screen.queryByTestId('scheduler')).toBeNull();
+    expect(screen.queryByTestId('width')).toBeNull();
+    expect(screen.queryByTestId('height')).toBeNull();
+    expect(text('output-size')).toBe("Output: 64×64 (the model's size)");
+    expect(screen.queryByTestId('negative-prompt')).toBeNull();
+    expect([text('mode-generate'), text('mode-edit')]).toEqual(['Generate', 'Edit']);
+    expect(labelOf('prompt')).toBe('Prompt');
   });
 
   it('keeps a model the engine already has loaded', async () => {
@@ -82,7 +109,9 @@ describe('a generate job', () => {
     await clickRun();
     await waitFor(() => expect(text('run')).toBe('Cancel'));
     const params = runParams(engine);
-    expect(params).toMatchObject({ kind: 'generate', prompt: 'a blue square', steps: 4, guidance: 2.5, width: 64, height: 64 });
+    expect(params).toMatchObject({ kind: 'generate', prompt: 'a blue square', steps: 4, guidance: 2.5, scheduler: 'flow-euler' });
+    expect(params).not.toHaveProperty('width'); // the model makes only its own size
+    expect(params).not.toHaveProperty('negativePrompt');
     expect(Number.isInteger(params.seed)).toBe(true);
     expect(byTestId<HTMLInputElement>('seed').value).toBe(String(params.seed));
 
@@ -295,6 +324,7 @@ describe('the model picker', () => {
     await waitFor(() => expect(engine.calls('loadModel').at(-1)).toEqual({ modelId: 'sd15' }));
     await waitFor(() => expect(byTestId<HTMLInputElement>('steps').value).toBe('25'));
     expect(byTestId<HTMLInputElement>('width').value).toBe('512');
+    expect(byTestId<HTMLSelectElement>('scheduler').value).toBe('euler-a');
 
     engine.overrides.loadModel = () => {
       throw new FakeEngineError('model_error', 'model.onnx is missing');
@@ -342,6 +372,11 @@ describe('opening images', () => {
     expect(screen.getByText('cat.png · 40×30')).toBeTruthy();
     expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
     expect(screen.queryByTestId('width')).toBeNull();
+    expect(labelOf('prompt')).toBe('Instruction');
+    expect(screen.queryByTestId('strength')).toBeNull();
+    expect(screen.queryByTestId('negative-prompt')).toBeNull();
+    expect(text('scheduler-name')).toBe('Euler (flow matching)');
+    expect(text('output-size')).toBe("Output: 64×64 (the model's size)");
 
     await typePrompt('make it snow');
     await clickRun();
@@ -352,6 +387,7 @@ describe('opening images', () => {
     expect(params.instruction).toBe('make it snow');
     expect([...params.image]).toEqual([...pngBytes(40, 30, 3)]);
     expect(params).not.toHaveProperty('width');
+    expect(params).not.toHaveProperty('scheduler'); // an instruction edit runs the model's sampler
 
     engine.emit('jobDone', { jobId: 'job-1', image: pngImage(64, 64, 5), file: 'e.png', metadata: metadata({ kind: 'edit', text: 'make it snow' }), seconds: 1 });
     await waitFor(() => expect(byTestId<HTMLImageElement>('canvas-image').dataset.kind).toBe('output'));
@@ -391,5 +427,232 @@ describe('opening images', () => {
     const run = byTestId('run');
     const reason = document.getElementById(run.getAttribute('aria-describedby') ?? '');
     expect(reason?.textContent).toBe('Open an image to edit: Open…, drop a file, or paste.');
+  });
+});
+
+describe("the model's settings", () => {
+  it('offers an SD model its samplers, CFG scale, a negative prompt and the output size', async () => {
+    const { engine } = await mountApp();
+    await pickModel('sd15');
+    const scheduler = byTestId<HTMLSelectElement>('scheduler');
+    expect([...scheduler.options].map((o) => [o.value, o.textContent])).toEqual([
+      ['euler-a', 'Euler a'],
+      ['euler', 'Euler'],
+      ['ddim', 'DDIM'],
+      ['dpmpp-2m-karras', 'DPM++ 2M Karras'],
+      ['dpmpp-2m', 'DPM++ 2M'],
+      ['lcm', 'LCM'],
+    ]);
+    expect(scheduler.value).toBe('euler-a');
+    expect(labelOf('scheduler')).toBe('Sampler');
+    expect(screen.queryByTestId('scheduler-name')).toBeNull();
+    expect(labelOf('guidance')).toBe('CFG scale');
+    expect(byTestId<HTMLInputElement>('guidance').value).toBe('7.5');
+    expect(labelOf('negative-prompt')).toBe('Negative prompt');
+    expect(screen.queryByTestId('output-size')).toBeNull();
+    expect(text('mode-edit')).toBe('Image to image');
+
+    await typePrompt('a lighthouse at dusk');
+    await fireEvent.input(byTestId('negative-prompt'), { target: { value: 'blurry, text' } });
+    await fireEvent.change(scheduler, { target: { value: 'dpmpp-2m-karras' } });
+    await fireEvent.change(byTestId('width'), { target: { value: '768' } });
+    await clickRun();
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    expect(runParams(engine)).toMatchObject({
+      kind: 'generate',
+      prompt: 'a lighthouse at dusk',
+      negativePrompt: 'blurry, text',
+      scheduler: 'dpmpp-2m-karras',
+      steps: 25,
+      guidance: 7.5,
+      width: 768,
+      height: 512,
+    });
+    engine.emit('jobCancelled', { jobId: 'job-1' });
+    await waitFor(() => expect(text('run')).toBe('Run'));
+
+    // back to the tiny FLUX model: its one sampler, no negative prompt, no size fields
+    await pickModel('tiny-shapes');
+    expect(screen.queryByTestId('scheduler')).toBeNull();
+    expect(text('scheduler-name')).toBe('Euler (flow matching)');
+    expect(screen.queryByTestId('negative-prompt')).toBeNull();
+    expect(screen.queryByTestId('width')).toBeNull();
+    expect(labelOf('guidance')).toBe('Guidance');
+    await clickRun();
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(2));
+    expect(runParams(engine, 1)).toMatchObject({ kind: 'generate', scheduler: 'flow-euler', prompt: 'a lighthouse at dusk' });
+    expect(runParams(engine, 1)).not.toHaveProperty('negativePrompt');
+  });
+
+  it('runs image-to-image from the Edit tab of an SD model: prompt, negative prompt, strength, sampler', async () => {
+    const { engine } = await mountApp();
+    await pickModel('sd15');
+    await openFile(pngFile('cat.png', 40, 30));
+    expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
+    expect(text('mode-edit')).toBe('Image to image');
+    expect(labelOf('prompt')).toBe('Prompt');
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('');
+    expect(byTestId<HTMLInputElement>('strength').value).toBe('0.6');
+    expect(byTestId<HTMLInputElement>('strength-slider').value).toBe('0.6');
+    expect(byTestId('strength').getAttribute('aria-describedby')).toBe('strength-hint');
+    expect(document.getElementById('strength-hint')?.textContent).toBe('0 keeps the image, 1 ignores it.');
+    expect(byTestId<HTMLSelectElement>('scheduler').value).toBe('euler-a');
+    expect(text('output-size')).toBe("Output: 592×448 (the image's shape at the model's size)");
+    expect(screen.queryByTestId('sliders')?.querySelector('blockquote')).toBeNull();
+
+    await typePrompt('a watercolor cat');
+    await fireEvent.input(byTestId('negative-prompt'), { target: { value: 'photo' } });
+    await fireEvent.input(byTestId('strength-slider'), { target: { value: '0.8' } });
+    expect(byTestId<HTMLInputElement>('strength').value).toBe('0.8');
+    await fireEvent.change(byTestId('strength'), { target: { value: '0.35' } });
+    expect(byTestId<HTMLInputElement>('strength-slider').value).toBe('0.35');
+    await fireEvent.change(byTestId('scheduler'), { target: { value: 'ddim' } });
+    await clickRun();
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    const params = runParams(engine);
+    expect(params).toMatchObject({ kind: 'img2img', prompt: 'a watercolor cat', negativePrompt: 'photo', strength: 0.35, scheduler: 'ddim', steps: 25, guidance: 7.5 });
+    if (params.kind !== 'img2img') return;
+    expect([...params.image]).toEqual([...pngBytes(40, 30, 3)]);
+    expect(params).not.toHaveProperty('width');
+
+    // the step preview is laid out at the output's size
+    engine.emit('progress', { jobId: 'job-1', step: 1, total: 25, preview: pngImage(8, 8) });
+    await waitFor(() => expect(byTestId<HTMLImageElement>('preview').style.width).toBe('592px'));
+
+    // the Generate tab keeps its own prompt; the negative prompt is shared
+    await fireEvent.click(byTestId('mode-generate'));
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('');
+    expect(byTestId<HTMLTextAreaElement>('negative-prompt').value).toBe('photo');
+    expect(screen.queryByTestId('strength')).toBeNull();
+  });
+
+  it('disables the Edit tab, with the reason, for a model that cannot edit', async () => {
+    const engine = new FakeEngine();
+    const textOnly: ModelInfo = { ...BIG_MODEL, id: 'sd-text', name: 'SD text only', tasks: ['generate'] };
+    engine.models = [...engine.models, textOnly];
+    await mountApp(engine);
+    await fireEvent.click(byTestId('mode-edit'));
+    expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
+    await pickModel('sd-text'); // the Edit tab was open: it moves to Generate
+    const edit = byTestId('mode-edit');
+    expect(byTestId('mode-generate').getAttribute('aria-selected')).toBe('true');
+    expect(edit.getAttribute('aria-disabled')).toBe('true');
+    expect(edit.title).toBe('SD text only cannot edit images.');
+    expect(document.getElementById(edit.getAttribute('aria-describedby') ?? '')?.textContent).toBe('SD text only cannot edit images.');
+    await fireEvent.click(edit);
+    expect(edit.getAttribute('aria-selected')).toBe('false');
+    await fireEvent.keyDown(byTestId('mode-generate'), { key: 'ArrowRight' });
+    expect(edit.getAttribute('aria-selected')).toBe('false');
+    // an opened image is shown, but the tab stays on Generate
+    await openFile(pngFile());
+    expect(byTestId('mode-generate').getAttribute('aria-selected')).toBe('true');
+    expect(byTestId('mode-generate').getAttribute('aria-disabled')).toBe('false');
+  });
+});
+
+describe('reopening a PNG made by Atelier', () => {
+  function atelierFile(name: string, meta: Parameters<typeof metadata>[0], width = 512, height = 512): File {
+    return new File([atelierPng(width, height, metadata(meta)) as Uint8Array<ArrayBuffer>], name, { type: 'image/png' });
+  }
+
+  it('restores a generate output: settings, sampler and negative prompt come back; the image opens as the source', async () => {
+    const { engine } = await mountApp();
+    await pickModel('sd15');
+    await openFile(
+      atelierFile('photo.png', {
+        kind: 'generate',
+        model: 'Stable Diffusion 1.5',
+        text: 'a lighthouse',
+        negativePrompt: 'fog',
+        scheduler: 'dpmpp-2m-karras',
+        seed: 123,
+        steps: 20,
+        guidance: 6,
+        width: 640,
+        height: 384,
+      }),
+    );
+    expect(toastTexts()).toContain('Settings restored from photo.png (seed 123, 20 steps)');
+    expect(screen.getByText('photo.png · 512×512')).toBeTruthy();
+    expect(byTestId('mode-generate').getAttribute('aria-selected')).toBe('true');
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('a lighthouse');
+    expect(byTestId<HTMLTextAreaElement>('negative-prompt').value).toBe('fog');
+    expect(byTestId<HTMLSelectElement>('scheduler').value).toBe('dpmpp-2m-karras');
+    expect(byTestId<HTMLInputElement>('seed').value).toBe('123');
+    expect(byTestId('seed-lock').getAttribute('aria-pressed')).toBe('true');
+    expect(byTestId<HTMLInputElement>('steps').value).toBe('20');
+    expect(byTestId<HTMLInputElement>('guidance').value).toBe('6');
+    expect([byTestId<HTMLInputElement>('width').value, byTestId<HTMLInputElement>('height').value]).toEqual(['640', '384']);
+
+    await clickRun();
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    expect(runParams(engine)).toEqual({
+      kind: 'generate',
+      prompt: 'a lighthouse',
+      negativePrompt: 'fog',
+      seed: 123,
+      steps: 20,
+      guidance: 6,
+      width: 640,
+      height: 384,
+      scheduler: 'dpmpp-2m-karras',
+    });
+  });
+
+  it('restores an image-to-image output into the Edit tab with its strength', async () => {
+    const { engine } = await mountApp();
+    await pickModel('sd15');
+    await openFile(
+      atelierFile('variation.png', { kind: 'img2img', model: 'Stable Diffusion 1.5', text: 'a watercolor', strength: 0.3, scheduler: 'lcm', seed: 9, steps: 8 }),
+    );
+    expect(toastTexts()).toContain('Settings restored from variation.png (seed 9, 8 steps)');
+    expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('a watercolor');
+    expect(byTestId<HTMLInputElement>('strength').value).toBe('0.3');
+    expect(byTestId<HTMLSelectElement>('scheduler').value).toBe('lcm');
+    expect(byTestId<HTMLTextAreaElement>('negative-prompt').value).toBe('');
+    await clickRun();
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    expect(runParams(engine)).toMatchObject({ kind: 'img2img', prompt: 'a watercolor', strength: 0.3, scheduler: 'lcm', seed: 9, steps: 8 });
+  });
+
+  it('restores an instruction edit, and says when another model made the image', async () => {
+    await mountApp();
+    await openFile(atelierFile('kontext.png', { kind: 'edit', text: 'add snow', seed: 5, steps: 6 }, 64, 64));
+    expect(toastTexts()).toContain('Settings restored from kontext.png (seed 5, 6 steps)');
+    expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
+    expect(labelOf('prompt')).toBe('Instruction');
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('add snow');
+
+    await openFile(atelierFile('from-sd.png', { kind: 'generate', model: 'Stable Diffusion 1.5', text: 'a boat', seed: 77, steps: 30, scheduler: 'ddim' }));
+    expect(toastTexts()).toContain('Settings restored from from-sd.png (seed 77, 30 steps; made with Stable Diffusion 1.5)');
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('a boat');
+    expect(text('scheduler-name')).toBe('Euler (flow matching)'); // the loaded model's sampler
+  });
+
+  it('opens other PNGs as before: Edit tab, settings untouched, no toast', async () => {
+    await mountApp();
+    await typePrompt('my prompt');
+    const foreign = pngBytes(32, 32, 0, [textChunk('parameters', 'a cat\nSteps: 20, Seed: 1', false)]);
+    await openFile(new File([foreign as Uint8Array<ArrayBuffer>], 'a1111.png', { type: 'image/png' }));
+    expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
+    expect(toastTexts()).toEqual([]);
+    expect(byTestId('seed-lock').getAttribute('aria-pressed')).toBe('false');
+    await fireEvent.click(byTestId('mode-generate'));
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('my prompt');
+
+    const broken = pngBytes(32, 32, 0, [textChunk('atelier', '{"kind":"generate"')]);
+    await openFile(new File([broken as Uint8Array<ArrayBuffer>], 'broken.png', { type: 'image/png' }));
+    expect(byTestId('mode-edit').getAttribute('aria-selected')).toBe('true');
+    expect(toastTexts()).toEqual([]);
+  });
+
+  it('restores from the Electron open dialog too', async () => {
+    const bridge = { openImage: async () => ({ name: 'saved.png', bytes: atelierPng(64, 64, metadata({ text: 'a moon', seed: 31, steps: 3 })) }) };
+    await mountApp(new FakeEngine(), { bridge });
+    await fireEvent.keyDown(window, { key: 'o', ctrlKey: true });
+    await waitFor(() => expect(toastTexts()).toContain('Settings restored from saved.png (seed 31, 3 steps)'));
+    expect(byTestId<HTMLImageElement>('canvas-image').dataset.kind).toBe('source');
+    expect(byTestId<HTMLTextAreaElement>('prompt').value).toBe('a moon');
   });
 });

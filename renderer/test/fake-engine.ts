@@ -22,17 +22,22 @@ import type {
   ServerMessage,
 } from '../src/engine/protocol.js';
 
+/** The embedded default: a tiny FLUX Kontext (text to image and instruction edits, one size). */
 export const TINY_MODEL: ModelInfo = {
   id: 'tiny-shapes',
   name: 'Tiny Shapes',
-  family: 'shapes',
-  layout: 'atelier-tiny',
+  family: 'flux-kontext',
+  layout: 'zoo',
   path: '/models/tiny',
   embedded: true,
   tasks: ['generate', 'edit'],
-  defaults: { steps: 4, guidance: 2.5, width: 64, height: 64 },
+  defaults: { steps: 4, guidance: 2.5, width: 64, height: 64, scheduler: 'flow-euler' },
+  schedulers: ['flow-euler'],
+  negativePrompt: false,
+  fixedSize: true,
 };
 
+/** A Stable Diffusion model: text to image and image-to-image, several samplers, a negative prompt. */
 export const BIG_MODEL: ModelInfo = {
   id: 'sd15',
   name: 'Stable Diffusion 1.5',
@@ -40,18 +45,74 @@ export const BIG_MODEL: ModelInfo = {
   layout: 'diffusers-onnx',
   path: '/models/sd15',
   embedded: false,
-  tasks: ['generate'],
-  defaults: { steps: 25, guidance: 7.5, width: 512, height: 512 },
+  tasks: ['generate', 'img2img'],
+  defaults: { steps: 25, guidance: 7.5, width: 512, height: 512, scheduler: 'euler-a' },
+  schedulers: ['euler-a', 'euler', 'ddim', 'dpmpp-2m-karras', 'dpmpp-2m', 'lcm'],
+  negativePrompt: true,
+  fixedSize: false,
 };
 
-/** A PNG signature and IHDR chunk: enough for the test image decoder (see browser.ts). */
-export function pngBytes(width: number, height: number, fill = 0): Uint8Array {
-  const bytes = new Uint8Array(40).fill(fill);
-  bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(16, width);
-  view.setUint32(20, height);
-  return bytes;
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) c = (CRC_TABLE[(c ^ b) & 0xff] as number) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** One PNG chunk: length, type, data, CRC-32 of type and data. */
+export function pngChunk(type: string, data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(12 + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, data.length);
+  out.set([...type].map((c) => c.charCodeAt(0)), 4);
+  out.set(data, 8);
+  view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+  return out;
+}
+
+/** The data of a text chunk as Atelier writes them: iTXt (UTF-8, uncompressed) or tEXt (Latin-1). */
+export function textChunk(keyword: string, text: string, international = true): Uint8Array {
+  const encode = (s: string): number[] => [...s].map((c) => c.charCodeAt(0) & 0xff);
+  const body = international
+    ? [...encode(keyword), 0, 0, 0, 0, 0, ...new TextEncoder().encode(text)]
+    : [...encode(keyword), 0, ...encode(text)];
+  return pngChunk(international ? 'iTXt' : 'tEXt', Uint8Array.from(body));
+}
+
+/**
+ * A small well-formed PNG: signature, IHDR, the given extra chunks (text), an IDAT filled with
+ * `fill`, IEND. Enough for the test image decoder (see browser.ts); the pixels are not real.
+ */
+export function pngBytes(width: number, height: number, fill = 0, extra: readonly Uint8Array[] = []): Uint8Array {
+  const ihdr = new Uint8Array(13);
+  const view = new DataView(ihdr.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const parts = [
+    Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a),
+    pngChunk('IHDR', ihdr),
+    ...extra,
+    pngChunk('IDAT', new Uint8Array(8).fill(fill)),
+    pngChunk('IEND', new Uint8Array(0)),
+  ];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** A PNG as the engine writes its outputs: the job metadata in an iTXt "atelier" chunk. */
+export function atelierPng(width: number, height: number, meta: JobMetadata): Uint8Array {
+  return pngBytes(width, height, 1, [textChunk('parameters', `${meta.text}\nSteps: ${meta.steps}`, false), textChunk('atelier', JSON.stringify(meta))]);
 }
 
 export function pngImage(width: number, height: number, fill = 0): EncodedImage {
@@ -71,6 +132,7 @@ export function metadata(overrides: Partial<JobMetadata> = {}): JobMetadata {
     provider: 'cpu',
     createdAt: '2025-01-01T00:00:00.000Z',
     engineVersion: '0.1.0',
+    scheduler: 'flow-euler',
     ...overrides,
   };
 }
@@ -201,7 +263,7 @@ export class FakeEngine {
       case 'runJob': {
         if (!this.loaded) throw new FakeEngineError('no_model', 'no model is loaded');
         const jobId = `job-${++this.jobs}`;
-        const kind = p.kind === 'edit' ? 'edit' : 'generate';
+        const kind = p.kind === 'edit' || p.kind === 'img2img' ? p.kind : 'generate';
         this.emit('jobQueued', { jobId, kind, position: 0 });
         this.emit('jobStarted', { jobId, kind });
         return { jobId };

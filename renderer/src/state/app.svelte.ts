@@ -8,7 +8,9 @@ import type { EngineClient, ConnectionStatus, Unsubscribe } from '../engine/clie
 import { codeOf, messageOf } from '../engine/errors.js';
 import { PROTOCOL_VERSION, type AtelierBridge, type EventData, type ModelInfo, type ProviderName } from '../engine/protocol.js';
 import { imageUrl } from '../lib/images.js';
+import { editOutputSize, tabBlocker } from '../lib/models.js';
 import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
+import { readPngSettings, type PngSettings } from '../lib/png-metadata.js';
 import { History, type BeforeImage, type HistoryItem } from './history.svelte.js';
 import { Job, type JobContext, type JobFailure } from './job.svelte.js';
 import { Session } from './session.svelte.js';
@@ -44,7 +46,7 @@ function isDisconnect(error: unknown): boolean {
 
 export class AtelierApp {
   readonly session = new Session();
-  readonly settings = new Settings();
+  readonly settings = new Settings(() => this.session.model);
   readonly workspace = new Workspace();
   readonly toasts = new Toasts();
   readonly history: History;
@@ -209,8 +211,10 @@ export class AtelierApp {
     const changed = model?.id !== this.session.model?.id;
     this.session.setModel(model, provider);
     if (changed && model) {
-      this.settings.applyDefaults(model.defaults);
-      if (!model.tasks.includes(this.settings.mode) && model.tasks[0]) this.settings.mode = model.tasks[0];
+      this.settings.applyModel(model);
+      // Stay on the tab when the new model can run it, else move to one it can.
+      const other = this.settings.mode === 'generate' ? 'edit' : 'generate';
+      if (tabBlocker(model, this.settings.mode) && !tabBlocker(model, other)) this.settings.mode = other;
     }
   }
 
@@ -225,9 +229,8 @@ export class AtelierApp {
     if (session.loadingModelId !== null) return 'Loading the model…';
     const model = session.model;
     if (!model) return 'No model is loaded.';
-    if (!model.tasks.includes(settings.mode)) {
-      return `${model.name} cannot ${settings.mode === 'edit' ? 'edit images' : 'generate images'}.`;
-    }
+    const blocked = tabBlocker(model, settings.mode);
+    if (blocked) return blocked;
     if (settings.mode === 'edit' && !this.workspace.source) return 'Open an image to edit: Open…, drop a file, or paste.';
     return null;
   }
@@ -238,11 +241,13 @@ export class AtelierApp {
     const source = this.settings.mode === 'edit' ? this.workspace.source : null;
     const request = this.settings.buildRequest(source?.bytes ?? null);
     if (!request) return;
-    const generate = request.kind === 'generate';
+    const size =
+      request.kind === 'generate'
+        ? { width: request.width ?? model.defaults.width, height: request.height ?? model.defaults.height }
+        : editOutputSize(model, source);
     const context: JobContext = {
       kind: request.kind,
-      width: (generate ? request.width : undefined) ?? model.defaults.width,
-      height: (generate ? request.height : undefined) ?? model.defaults.height,
+      ...size,
       source: source ? { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height } : null,
     };
     await this.job.start(request, context);
@@ -307,9 +312,20 @@ export class AtelierApp {
       this.toasts.error(result.message);
       return false;
     }
-    this.workspace.open(result.image);
-    this.settings.mode = 'edit';
+    const { image } = result;
+    this.workspace.open(image);
+    const settings = image.mime === 'image/png' ? readPngSettings(image.bytes) : null;
+    if (settings) this.restoreFromFile(image.name, settings);
+    else if (!this.session.model || !tabBlocker(this.session.model, 'edit')) this.settings.mode = 'edit';
     return true;
+  }
+
+  /** An image Atelier made: its settings come back with it (the image stays open as the source). */
+  private restoreFromFile(name: string, settings: PngSettings): void {
+    this.settings.restore(settings);
+    const model = this.session.model;
+    const other = model && settings.model !== model.name ? `; made with ${settings.model}` : '';
+    this.toasts.show(`Settings restored from ${name} (seed ${settings.seed}, ${settings.steps} steps${other})`);
   }
 
   /** Shows a history item in the canvas and restores the settings that made it. */
