@@ -15,7 +15,7 @@ import { ModelCatalog, type ModelEntry, type ModelRoot } from './models/catalog.
 import { metadataTextChunks } from './images/job-metadata.js';
 import { encodePreviewPng } from './images/preview-png.js';
 import type { Pipeline, RunHooks } from './pipelines/pipeline.js';
-import { createPipeline as defaultPipelineFactory } from './pipelines/registry.js';
+import { createPipeline as defaultPipelineFactory, type PipelineOptions } from './pipelines/registry.js';
 import {
   ErrorCode,
   PROTOCOL_VERSION,
@@ -36,7 +36,7 @@ import { onnxruntimeVersion } from './runtime/ort.js';
 import { HistoryStore } from './stores/history.js';
 import { engineVersion } from './version.js';
 
-export type PipelineFactory = (entry: ModelEntry, provider: ProviderChoice) => Promise<Pipeline>;
+export type PipelineFactory = (entry: ModelEntry, provider: ProviderChoice, options: PipelineOptions) => Promise<Pipeline>;
 export type EngineListener = (event: EventEnvelope) => void;
 
 export interface EngineOptions {
@@ -45,6 +45,8 @@ export interface EngineOptions {
   createPipeline?: PipelineFactory;
   /** Send a preview with every n-th step (0: none). */
   previewEvery?: number;
+  /** Never hold a model's text encoders and its denoiser in memory at once (pipelines/sessions.ts). */
+  lowMemory?: boolean;
 }
 
 export interface JobOutput {
@@ -64,6 +66,7 @@ export class Engine {
   private readonly history: HistoryStore;
   private readonly createPipeline: PipelineFactory;
   private readonly previewEvery: number;
+  private readonly pipelineOptions: PipelineOptions;
   private readonly listeners = new Set<EngineListener>();
   private readonly queue: JobQueue<JobOutput>;
   private providers: ProviderInfo[] | null = null;
@@ -76,6 +79,7 @@ export class Engine {
     this.history = new HistoryStore(path.join(options.dataDir, 'outputs'));
     this.createPipeline = options.createPipeline ?? defaultPipelineFactory;
     this.previewEvery = options.previewEvery ?? 1;
+    this.pipelineOptions = { lowMemory: options.lowMemory ?? false, graphCacheDir: path.join(options.dataDir, 'cache', 'graphs') };
     this.queue = new JobQueue<JobOutput>({
       queued: (jobId, kind, position) => this.emit('jobQueued', { jobId, kind, position }),
       started: (jobId, kind) => this.emit('jobStarted', { jobId, kind }),
@@ -130,7 +134,7 @@ export class Engine {
     const run = async (): Promise<MethodResult<'loadModel'>> => {
       const entry = this.catalog.find(modelId);
       await this.unloadCurrent();
-      const pipeline = await this.createPipeline(entry, provider);
+      const pipeline = await this.createPipeline(entry, provider, this.pipelineOptions);
       this.loaded = { entry, pipeline };
       if (pipeline.notice) this.log('warn', pipeline.notice);
       this.emit('modelChanged', { model: entry.info, provider: pipeline.provider });

@@ -49,7 +49,7 @@ export function engineFor(flags: Flags, extraModelDirs: string[] = []): Engine {
     dataDir: str(flags, 'data-dir'),
     extraModelDirs: [...(models ? models.split(',').filter(Boolean) : []), ...extraModelDirs],
   });
-  return new Engine({ dataDir: config.dataDir, modelRoots: config.modelRoots, previewEvery: 0 });
+  return new Engine({ dataDir: config.dataDir, modelRoots: config.modelRoots, previewEvery: 0, lowMemory: config.lowMemory });
 }
 
 function providerFlag(flags: Flags): ProviderChoice {

@@ -9,6 +9,8 @@ import { defaultDataDir, embeddedModelDir } from '../paths.js';
 export interface EngineConfig {
   dataDir: string;
   modelRoots: ModelRoot[];
+  /** ATELIER_LOW_MEMORY=1: text encoders and denoiser never loaded together (e.g. FLUX on 24 GB). */
+  lowMemory: boolean;
 }
 
 /** `extraModelDirs` are folders the user named (flags, ATELIER_MODELS): problems there are reported. */
@@ -19,5 +21,6 @@ export function engineConfig(options: { dataDir?: string; extraModelDirs?: strin
   return {
     dataDir,
     modelRoots: [{ dir: embeddedModelDir(), embedded: true }, { dir: path.join(dataDir, 'models') }, ...extra],
+    lowMemory: /^(1|true|yes|on)$/i.test(process.env.ATELIER_LOW_MEMORY ?? ''),
   };
 }

@@ -4,8 +4,9 @@
  */
 import type { ModelInfo } from '../protocol/index.js';
 import type { FluxSpec } from '../pipelines/flux/spec.js';
+import type { SdSpec } from '../pipelines/sd/spec.js';
 
-export type PipelineSpec = FluxSpec;
+export type PipelineSpec = FluxSpec | SdSpec;
 
 export interface ModelDescriptor {
   info: ModelInfo;
@@ -20,5 +21,7 @@ export interface LayoutReport {
   found: string[];
   /** Missing files, mismatched graph inputs/outputs/dtypes: one sentence each. */
   problems: string[];
+  /** Things that work but deserve a word (a stand-in scheduler, a graph rewritten at load). */
+  notes: string[];
   descriptor: ModelDescriptor | null;
 }

@@ -6,17 +6,25 @@
 import { existsSync, statSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import type { LayoutReport, ModelDescriptor } from './descriptor.js';
+import { describeBflFlux, isBflFlux } from './layouts/bfl-flux.js';
 import { describeOptimumFlux, isOptimumFlux } from './layouts/optimum-flux.js';
+import { describeStableDiffusion, isStableDiffusion } from './layouts/stable-diffusion.js';
 
 interface Detector {
-  layout: string;
+  /** The layout names its reports use. */
+  layouts: string[];
   matches(dir: string): boolean;
   describe(dir: string, embedded: boolean): LayoutReport;
 }
 
-const DETECTORS: Detector[] = [{ layout: 'optimum-flux', matches: isOptimumFlux, describe: describeOptimumFlux }];
+/** First match wins: BFL's *.opt folders, then Stable Diffusion (model_index or unet/), then FLUX. */
+const DETECTORS: Detector[] = [
+  { layouts: ['bfl-flux'], matches: isBflFlux, describe: describeBflFlux },
+  { layouts: ['diffusers-onnx-sd', 'optimum-sd'], matches: isStableDiffusion, describe: describeStableDiffusion },
+  { layouts: ['optimum-flux'], matches: isOptimumFlux, describe: describeOptimumFlux },
+];
 
-export const KNOWN_LAYOUTS = DETECTORS.map((d) => d.layout);
+export const KNOWN_LAYOUTS = DETECTORS.flatMap((d) => d.layouts);
 
 export function looksLikeModelFolder(dir: string): boolean {
   return DETECTORS.some((d) => d.matches(dir));
@@ -25,7 +33,7 @@ export function looksLikeModelFolder(dir: string): boolean {
 /** The detection report for a folder; `descriptor` is null when something is wrong. */
 export function inspectModelFolder(dir: string, embedded = false): LayoutReport {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    return { layout: 'none', found: [], problems: [`${dir}: model folder not found`], descriptor: null };
+    return { layout: 'none', found: [], problems: [`${dir}: model folder not found`], notes: [], descriptor: null };
   }
   const detector = DETECTORS.find((d) => d.matches(dir));
   if (!detector) {
@@ -33,6 +41,7 @@ export function inspectModelFolder(dir: string, embedded = false): LayoutReport 
       layout: 'none',
       found: [],
       problems: [`${dir}: not a model folder of a known layout (${KNOWN_LAYOUTS.join(', ')}): no model_index.json naming a known pipeline, and no graph where one is expected`],
+      notes: [],
       descriptor: null,
     };
   }

@@ -25,9 +25,10 @@ async function validate(argv: string[]): Promise<number> {
   if (!dir || flags.positionals.length > 1) throw new UsageError('usage: atelier models validate DIR');
   const report = inspectModelFolder(path.resolve(dir));
   const ok = report.descriptor !== null;
-  out.result({ ok, layout: report.layout, found: report.found, problems: report.problems, model: report.descriptor?.info ?? null });
+  out.result({ ok, layout: report.layout, found: report.found, problems: report.problems, notes: report.notes, model: report.descriptor?.info ?? null });
   out.line(`${path.resolve(dir)}: ${ok ? `a valid ${report.layout} model (${report.descriptor!.info.family})` : `not usable (${report.layout === 'none' ? 'unknown layout' : report.layout})`}`);
   for (const f of report.found) out.line(`  found    ${f}`);
+  for (const n of report.notes) out.line(`  note     ${n}`);
   for (const p of report.problems) out.line(`  problem  ${p}`);
   return ok ? 0 : 2;
 }

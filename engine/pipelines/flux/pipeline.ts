@@ -6,7 +6,10 @@
  * [0, row, col]. Edit: the source image is VAE-encoded, normalized with the VAE's shift and scale,
  * packed with ids [1, row, col] and appended to the sequence; the velocity is read for the target
  * tokens only. Guidance is the embedded scalar of guidance-distilled FLUX (no CFG pass).
- * Sessions open lazily and are released with the pipeline.
+ * Graph I/O names come from the spec (Optimum and Black Forest Labs' exports differ); graphs with
+ * bfloat16 I/O or in-graph sampling are prepared on first use (pipelines/sessions.ts).
+ * Sessions open lazily and are released with the pipeline; with `lowMemory` the text encoders and
+ * the transformer are never open together.
  */
 import { EngineError, throwIfCancelled } from '../../errors.js';
 import { planarFromRgb, rgbFromPlanar, type RgbImage } from '../../images/rgb.js';
@@ -14,13 +17,14 @@ import { LruCache } from '../../cache/lru.js';
 import type { ModelEntry } from '../../models/catalog.js';
 import { gaussianNoise } from '../../noise/philox.js';
 import type { ProviderChoice, ProviderName } from '../../protocol/index.js';
-import { openSession, type ModelSession } from '../../runtime/session.js';
+import type { ModelSession } from '../../runtime/session.js';
 import type { OrtFeeds } from '../../runtime/ort.js';
 import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
 import { TextTokenizer } from '../../text/tokenizer.js';
 import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipeline.js';
-import type { FluxSpec } from './spec.js';
+import { defaultGraphCacheDir, SessionPool, type PipelineOptions } from '../sessions.js';
+import { OPTIMUM_FLUX_IO, type FluxGraphIo, type FluxSpec } from './spec.js';
 import { imageIds, packLatents, unpackLatents } from './packing.js';
 import { previewFromPacked } from './preview.js';
 
@@ -43,69 +47,109 @@ interface TextEncoding {
 type GraphName = 'transformer' | 'clip' | 't5' | 'vaeEncoder' | 'vaeDecoder';
 
 export class FluxPipeline implements Pipeline {
-  private readonly sessions = new Map<GraphName, ModelSession>();
+  private readonly sessions: SessionPool<GraphName>;
   private readonly textCache = new LruCache<string, TextEncoding>(64);
   private readonly scheduler: FlowMatchEulerScheduler;
+  private readonly io: FluxGraphIo;
+  private readonly lowMemory: boolean;
   private clipTokenizer: TextTokenizer | null = null;
   private t5Tokenizer: TextTokenizer | null = null;
+  private loadedProvider: ProviderName;
+  private loadNotice: string | null;
 
   private constructor(
     private readonly parts: FluxSpec,
-    private readonly providerChoice: ProviderChoice,
-    readonly provider: ProviderName,
-    readonly notice: string | null,
+    providerChoice: ProviderChoice,
+    options: PipelineOptions,
   ) {
     this.scheduler = new FlowMatchEulerScheduler(parts.scheduler);
+    this.io = parts.io ?? OPTIMUM_FLUX_IO;
+    this.lowMemory = options.lowMemory ?? false;
+    const { files } = parts;
+    this.sessions = new SessionPool<GraphName>(
+      {
+        transformer: { file: files.transformer },
+        clip: { file: files.clip },
+        t5: { file: files.t5 },
+        vaeEncoder: files.vaeEncoder ? { file: files.vaeEncoder, meanLatents: this.io.vaeEncoder?.sampled ?? false } : null,
+        vaeDecoder: { file: files.vaeDecoder },
+      },
+      providerChoice,
+      options.graphCacheDir ?? defaultGraphCacheDir(),
+    );
+    this.loadedProvider = 'cpu';
+    this.loadNotice = null;
   }
 
-  /** Opens the denoiser now (so a bad model fails at load time); the rest opens on first use. */
-  static async load(entry: ModelEntry, provider: ProviderChoice): Promise<FluxPipeline> {
-    const parts = entry.spec;
-    const transformer = await openSession(parts.files.transformer, { provider });
-    const pipeline = new FluxPipeline(parts, provider, transformer.provider, transformer.notice);
-    pipeline.sessions.set('transformer', transformer);
+  get provider(): ProviderName {
+    return this.loadedProvider;
+  }
+
+  get notice(): string | null {
+    return [this.loadNotice, ...this.sessions.notices].filter((n) => n !== null).join('; ') || null;
+  }
+
+  /**
+   * Opens the denoiser now (so a bad model fails at load time); the rest opens on first use. With
+   * `lowMemory` the VAE decoder is opened instead, and the transformer when the first job needs it.
+   */
+  static async load(entry: ModelEntry, provider: ProviderChoice, options: PipelineOptions = {}): Promise<FluxPipeline> {
+    if (entry.spec.pipeline !== 'flux') throw new EngineError('model_error', `${entry.dir}: not a FLUX model`);
+    const pipeline = new FluxPipeline(entry.spec, provider, options);
+    const first = await pipeline.session(options.lowMemory ? 'vaeDecoder' : 'transformer');
+    pipeline.loadedProvider = first.provider;
+    pipeline.loadNotice = first.notice;
     return pipeline;
   }
 
   private async session(name: GraphName): Promise<ModelSession> {
-    let session = this.sessions.get(name);
-    if (!session) {
-      const file = this.parts.files[name];
-      if (!file) throw new EngineError('model_error', `this model has no ${name} graph`);
-      session = await openSession(file, { provider: this.providerChoice });
-      this.sessions.set(name, session);
+    try {
+      const session = await this.sessions.get(name);
+      if (name === 'transformer') [this.loadedProvider, this.loadNotice] = [session.provider, session.notice]; // the denoiser's provider is the model's
+      return session;
+    } catch (error) {
+      // BFL's fp8 / fp4 transformers are made for TensorRT: say so when ONNX Runtime refuses one.
+      const variant = /transformer\.opt[\\/](fp[48])[\\/]/.exec(this.parts.files.transformer)?.[1];
+      if (name !== 'transformer' || !variant || !(error instanceof EngineError)) throw error;
+      throw new EngineError(
+        'model_error',
+        `${error.message} (transformer.opt/${variant} is an export for TensorRT, which ONNX Runtime's CPU and CUDA providers may not run; download transformer.opt/bf16/ from the same repository)`,
+        { cause: error },
+      );
     }
-    return session;
   }
 
+  /** CLIP pooled and T5 sequence encodings of a prompt, cached per prompt (LRU). */
   async encodeText(text: string): Promise<TextEncoding> {
     return this.textCache.getOrCreate(text, async () => {
       this.clipTokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.clip);
       this.t5Tokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.t5);
+      if (this.lowMemory) await this.sessions.release('transformer');
+      const { clipPooled, t5Hidden } = this.io;
       const clip = await this.session('clip');
-      const t5 = await this.session('t5');
       const clipIds = this.clipTokenizer.encode(text, this.parts.clipLength);
-      const t5Ids = this.t5Tokenizer.encode(text, this.parts.t5Length);
       const clipOut = await clip.run({ input_ids: tensorFor(clip.input('input_ids'), clipIds.ids, [1, this.parts.clipLength]) });
+      const pooled = float32Of(outputOf(clipOut, clipPooled, clip.file), clipPooled).slice();
+      if (this.lowMemory) await this.sessions.release('clip');
+      const t5 = await this.session('t5');
+      const t5Ids = this.t5Tokenizer.encode(text, this.parts.t5Length);
       const t5Out = await t5.run({ input_ids: tensorFor(t5.input('input_ids'), t5Ids.ids, [1, this.parts.t5Length]) });
-      return {
-        pooled: float32Of(outputOf(clipOut, 'pooler_output', clip.file), 'pooler_output'),
-        sequence: float32Of(outputOf(t5Out, 'last_hidden_state', t5.file), 'last_hidden_state'),
-        length: t5Ids.length,
-      };
+      const sequence = float32Of(outputOf(t5Out, t5Hidden, t5.file), t5Hidden).slice();
+      if (this.lowMemory) await this.sessions.release('t5');
+      return { pooled, sequence, length: t5Ids.length };
     });
   }
 
   /** The source image as packed, normalized context tokens. */
   async encodeImage(image: RgbImage): Promise<Float32Array> {
     const encoder = await this.session('vaeEncoder');
-    const out = await encoder.run({ sample: tensorFor(encoder.input('sample'), planarFromRgb(image), [1, 3, image.height, image.width]) });
-    const name = encoder.outputs[0]!.name;
-    const raw = float32Of(outputOf(out, name, encoder.file), name);
+    const io = this.io.vaeEncoder ?? OPTIMUM_FLUX_IO.vaeEncoder!;
+    const out = await encoder.run({ [io.input]: tensorFor(encoder.input(io.input), planarFromRgb(image), [1, 3, image.height, image.width]) });
+    const raw = float32Of(outputOf(out, io.output, encoder.file), io.output);
     const { channels, vae } = this.parts;
     const h = image.height / this.parts.vaeScaleFactor;
     const w = image.width / this.parts.vaeScaleFactor;
-    const mean = raw.subarray(0, channels * h * w); // latent_parameters: mean first, then log-variance
+    const mean = raw.subarray(0, channels * h * w); // mean first (then log-variance), or the prepared encoder's mean
     const z = new Float32Array(mean.length);
     for (let i = 0; i < z.length; i++) z[i] = (mean[i]! - vae.shiftFactor) * vae.scalingFactor;
     return packLatents(z, channels, h, w);
@@ -148,11 +192,12 @@ export class FluxPipeline implements Pipeline {
     const hidden = new Float32Array(sequence * features);
     if (context) hidden.set(context, tokens * features);
     const spec = (name: string) => transformer.input(name);
+    const idsDims = (rows: number) => (this.io.idsBatched ? [1, rows, 3] : [rows, 3]);
     const fixed: OrtFeeds = {
       encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), encoding.sequence, [1, t5Length, encoding.sequence.length / t5Length]),
       pooled_projections: tensorFor(spec('pooled_projections'), encoding.pooled, [1, encoding.pooled.length]),
-      img_ids: tensorFor(spec('img_ids'), ids, [sequence, 3]),
-      txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), [t5Length, 3]),
+      img_ids: tensorFor(spec('img_ids'), ids, idsDims(sequence)),
+      txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), idsDims(t5Length)),
       ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), [size.guidance], [1]) } : {}),
     };
     return {
@@ -187,7 +232,8 @@ export class FluxPipeline implements Pipeline {
       throwIfCancelled(hooks.signal);
       const sigma = sigmas[i]!;
       const out = await transformer.run(step.feeds(latents, sigma));
-      const velocity = float32Of(outputOf(out, transformer.outputs[0]!.name, transformer.file)).subarray(0, tokens * features);
+      const output = this.io.transformerOutput;
+      const velocity = float32Of(outputOf(out, output, transformer.file), output).subarray(0, tokens * features);
       const preview = hooks.wantPreview ? previewFromPacked(latents, velocity, sigma, this.parts.channels, h, w, this.parts.preview) : null;
       latents = latents.slice();
       this.scheduler.step(latents, velocity, sigma, sigmas[i + 1]!);
@@ -202,16 +248,14 @@ export class FluxPipeline implements Pipeline {
     const z = unpackLatents(packed, channels, h, w);
     for (let i = 0; i < z.length; i++) z[i] = z[i]! / vae.scalingFactor + vae.shiftFactor;
     const decoder = await this.session('vaeDecoder');
-    const out = await decoder.run({ latent_sample: tensorFor(decoder.input('latent_sample'), z, [1, channels, h, w]) });
-    const name = decoder.outputs[0]!.name;
-    return rgbFromPlanar(float32Of(outputOf(out, name, decoder.file), name), w * vaeScaleFactor, h * vaeScaleFactor);
+    const { input, output } = this.io.vaeDecoder;
+    const out = await decoder.run({ [input]: tensorFor(decoder.input(input), z, [1, channels, h, w]) });
+    return rgbFromPlanar(float32Of(outputOf(out, output, decoder.file), output), w * vaeScaleFactor, h * vaeScaleFactor);
   }
 
   async release(): Promise<void> {
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
     this.textCache.clear();
-    await Promise.all(sessions.map((s) => s.release()));
+    await this.sessions.releaseAll();
   }
 }
 

@@ -1,16 +1,44 @@
 /**
  * What the FLUX pipeline needs to know about a model folder, whatever its layout (Optimum, Black
- * Forest Labs' export, the zoo): where each graph is, the tokenizers, the scheduler, the latent
- * constants and text lengths. Layout detectors (engine/models/layouts) produce it.
+ * Forest Labs' export, the zoo): where each graph is and its I/O names (read from the graphs by
+ * the layout detector), the tokenizers, the scheduler, the latent constants and text lengths.
+ * Layout detectors (engine/models/layouts) produce it.
  */
 import type { FlowMatchConfig } from '../../schedulers/flow-match-euler.js';
 import type { LatentRgbProjection } from './preview.js';
+
+/** The graphs' input and output names, which differ between layouts. */
+export interface FluxGraphIo {
+  /** CLIP's pooled output: pooler_output (Optimum), pooled_embeddings (BFL). */
+  clipPooled: string;
+  /** T5's sequence output: last_hidden_state (Optimum), text_embeddings (BFL). */
+  t5Hidden: string;
+  /** The transformer's velocity output: out_hidden_states (Optimum), latent (BFL). */
+  transformerOutput: string;
+  /** img_ids / txt_ids with a leading batch dim (older exports: (1, L, 3)); current ones have none. */
+  idsBatched: boolean;
+  vaeDecoder: { input: string; output: string };
+  /** `sampled`: the encoder draws its latent (BFL, old exports) and is prepared to return the mean; else mean then log-variance. */
+  vaeEncoder: { input: string; output: string; sampled: boolean } | null;
+}
+
+/** The I/O names of the Optimum layout (and the zoo's), the defaults for specs that omit `io`. */
+export const OPTIMUM_FLUX_IO: FluxGraphIo = {
+  clipPooled: 'pooler_output',
+  t5Hidden: 'last_hidden_state',
+  transformerOutput: 'out_hidden_states',
+  idsBatched: false,
+  vaeDecoder: { input: 'latent_sample', output: 'sample' },
+  vaeEncoder: { input: 'sample', output: 'latent_parameters', sampled: false },
+};
 
 export interface FluxSpec {
   pipeline: 'flux';
   /** Kontext models take a context image (instruction edits). */
   kontext: boolean;
   files: { transformer: string; clip: string; t5: string; vaeEncoder: string | null; vaeDecoder: string };
+  /** Graph I/O names; OPTIMUM_FLUX_IO when absent. */
+  io?: FluxGraphIo;
   tokenizerDirs: { clip: string; t5: string };
   scheduler: FlowMatchConfig;
   channels: number;
