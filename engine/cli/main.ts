@@ -4,7 +4,7 @@
  */
 import { EngineError, CancelledError } from '../errors.js';
 import { doctorCommand } from './commands/doctor.js';
-import { editCommand, generateCommand } from './commands/jobs.js';
+import { editCommand, generateCommand, img2imgCommand } from './commands/jobs.js';
 import { judgeCommand } from './commands/judge.js';
 import { modelsCommand } from './commands/models.js';
 import { UsageError } from './usage.js';
@@ -12,8 +12,10 @@ import { UsageError } from './usage.js';
 const USAGE = `usage: atelier <command> [flags]
 
 commands:
-  generate --prompt TEXT [--seed N] [--steps N] [--guidance X] [--width W] [--height H] [--out FILE]
-  edit --image FILE --instruction TEXT [--seed N] [--steps N] [--guidance X] [--out FILE]
+  generate --prompt TEXT [--negative-prompt TEXT] [--scheduler KIND] [--width W] [--height H]
+  edit --image FILE --instruction TEXT              instruction edit (FLUX Kontext models)
+  img2img --image FILE --prompt TEXT [--strength X] [--negative-prompt TEXT] [--scheduler KIND]
+    job flags: --seed N --steps N --guidance X --out FILE
   models list | models validate DIR
   doctor
   judge IMAGE...                   the zoo's attribute judge on shapes-world images
@@ -28,6 +30,7 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
   edit: editCommand,
+  img2img: img2imgCommand,
   models: modelsCommand,
   doctor: doctorCommand,
   judge: judgeCommand,

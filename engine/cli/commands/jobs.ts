@@ -1,6 +1,8 @@
 /**
- * `atelier generate` and `atelier edit`: run one job on the chosen model in-process, with a
- * progress bar on a TTY, and write the PNG (with its metadata chunks) to --out or the history.
+ * `atelier generate`, `atelier edit` (instruction edits, Kontext models) and `atelier img2img`
+ * (prompt-guided variations, Stable Diffusion models): run one job on the chosen model
+ * in-process, with a progress bar on a TTY, and write the PNG (with its metadata chunks) to --out
+ * or the history.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -29,31 +31,60 @@ async function readInputImage(file: string): Promise<Uint8Array> {
   }
 }
 
-async function runJobCommand(argv: string[], kind: 'generate' | 'edit'): Promise<number> {
-  const flags = parseFlags(
-    argv,
-    kind === 'generate'
-      ? { ...JOB_FLAGS, prompt: { type: 'string', short: 'p' }, width: { type: 'string' }, height: { type: 'string' } }
-      : { ...JOB_FLAGS, image: { type: 'string', short: 'i' }, instruction: { type: 'string' } },
-  );
+const KIND_FLAGS = {
+  generate: {
+    prompt: { type: 'string', short: 'p' },
+    'negative-prompt': { type: 'string' },
+    scheduler: { type: 'string' },
+    width: { type: 'string' },
+    height: { type: 'string' },
+  },
+  edit: { image: { type: 'string', short: 'i' }, instruction: { type: 'string' } },
+  img2img: {
+    image: { type: 'string', short: 'i' },
+    prompt: { type: 'string', short: 'p' },
+    'negative-prompt': { type: 'string' },
+    scheduler: { type: 'string' },
+    strength: { type: 'string' },
+  },
+} as const;
+
+type Kind = keyof typeof KIND_FLAGS;
+
+async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
+  const flags = parseFlags(argv, { ...JOB_FLAGS, ...KIND_FLAGS[kind] });
   const out = outputFor(flags);
   const common = {
-    seed: intFlag(str(flags, 'seed'), 'seed', 0, Number.MAX_SAFE_INTEGER),
-    steps: intFlag(str(flags, 'steps'), 'steps', 1, 200),
-    guidance: numberFlag(str(flags, 'guidance'), 'guidance', 0, 50),
+    ...optionalNumber('seed', intFlag(str(flags, 'seed'), 'seed', 0, Number.MAX_SAFE_INTEGER)),
+    ...optionalNumber('steps', intFlag(str(flags, 'steps'), 'steps', 1, 200)),
+    ...optionalNumber('guidance', numberFlag(str(flags, 'guidance'), 'guidance', 0, 50)),
   };
+  const optional = <T>(key: string, value: T | undefined) => (value === undefined ? {} : { [key]: value });
   let request: JobRequest;
   if (kind === 'generate') {
     request = {
       kind,
       prompt: requireFlag(str(flags, 'prompt'), 'prompt'),
       ...common,
-      width: intFlag(str(flags, 'width'), 'width', 16, 4096),
-      height: intFlag(str(flags, 'height'), 'height', 16, 4096),
+      ...optional('negativePrompt', str(flags, 'negative-prompt')),
+      ...optional('scheduler', str(flags, 'scheduler')),
+      ...optional('width', intFlag(str(flags, 'width'), 'width', 16, 4096)),
+      ...optional('height', intFlag(str(flags, 'height'), 'height', 16, 4096)),
     };
-  } else {
+  } else if (kind === 'edit') {
     const image = await readInputImage(requireFlag(str(flags, 'image'), 'image'));
     request = { kind, image, instruction: requireFlag(str(flags, 'instruction'), 'instruction'), ...common };
+  } else {
+    const image = await readInputImage(requireFlag(str(flags, 'image'), 'image'));
+    request = {
+      kind,
+      image,
+      prompt: requireFlag(str(flags, 'prompt'), 'prompt'),
+      ...common,
+      ...optional('negativePrompt', str(flags, 'negative-prompt')),
+      ...optional('scheduler', str(flags, 'scheduler')),
+      ...optional('strength', numberFlag(str(flags, 'strength'), 'strength', 0, 1)),
+    };
   }
   const target = str(flags, 'out');
   const { engine, model } = await engineWithModel(flags);
@@ -74,5 +105,10 @@ async function runJobCommand(argv: string[], kind: 'generate' | 'edit'): Promise
   }
 }
 
+function optionalNumber(key: string, value: number | undefined): Record<string, number> {
+  return value === undefined ? {} : { [key]: value };
+}
+
 export const generateCommand = (argv: string[]) => runJobCommand(argv, 'generate');
 export const editCommand = (argv: string[]) => runJobCommand(argv, 'edit');
+export const img2imgCommand = (argv: string[]) => runJobCommand(argv, 'img2img');
