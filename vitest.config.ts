@@ -19,6 +19,14 @@ export default defineConfig({
         },
       },
       {
+        test: {
+          name: 'zoo',
+          include: ['models/zoo/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 15 * 60_000,
+        },
+      },
+      {
         plugins: [svelte(), svelteTesting()],
         test: {
           name: 'renderer',

@@ -1,0 +1,39 @@
+/**
+ * The tiny model zoo's CI smoke build, run by `npm test`: every zoo model trains a few steps in a
+ * temporary folder, exports, and passes onnx.checker; every layout twin builds, checks and runs.
+ * Needs Debian's PyTorch and ONNX (see models/zoo/README.md); says so and skips without them.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const zooDir = path.dirname(fileURLToPath(import.meta.url));
+const python = process.env.ZOO_PYTHON ?? '/usr/bin/python3';
+
+function torchAvailable(): string | null {
+  const probe = spawnSync(python, ['-c', 'import torch, onnx, numpy'], { encoding: 'utf8' });
+  if (probe.error) return `${python} not found`;
+  return probe.status === 0 ? null : `${python} cannot import torch, onnx and numpy (apt-get install -y python3-torch python3-numpy python3-onnx libopenblas0-pthread)`;
+}
+
+const missing = torchAvailable();
+if (missing) process.stdout.write(`zoo smoke skipped: ${missing}\n`);
+
+function run(args: string[]): { status: number | null; output: string } {
+  const result = spawnSync(python, args, { cwd: zooDir, encoding: 'utf8', env: { ...process.env, PYTHONUNBUFFERED: '1' }, timeout: 15 * 60_000 });
+  return { status: result.status, output: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+}
+
+describe.skipIf(missing !== null)('tiny model zoo smoke build', () => {
+  it('trains every model a few steps, exports it and checks every export', () => {
+    const result = run(['-m', 'zoo.build', '--smoke']);
+    expect(result.status, result.output.slice(-4000)).toBe(0);
+  }, 15 * 60_000);
+
+  it('builds, checks and runs every layout twin', () => {
+    const result = run(['-m', 'zoo.twins.build', '--smoke']);
+    expect(result.status, result.output.slice(-4000)).toBe(0);
+    expect(result.output).toMatch(/\b\d+ passed, 0 failed/);
+  }, 10 * 60_000);
+});
