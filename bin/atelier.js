@@ -8,5 +8,10 @@ if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('atelier: not built yet; run "npm run build" in the Atelier folder\n');
   process.exit(2);
 }
+// Output piped into `head` and the like: stop quietly when the reader goes away.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

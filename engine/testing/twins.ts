@@ -4,7 +4,7 @@
  * README names, since BFL ships none), and mutated copies of their graphs (onnx-buf) for
  * bad-folder tests.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describeModelFolder } from '../models/detect.js';
 import type { ModelDescriptor } from '../models/descriptor.js';
@@ -20,15 +20,16 @@ export function twinDir(name: TwinName): string {
 }
 
 /**
- * A temp copy of a twin (named `as`, default the twin's name). `withTokenizers` adds the BFL twin's
- * companion tokenizers (../flux-optimum/tokenizer{,_2}, per its twin.json).
+ * A temp copy of a twin (named `as`, default the twin's name). `withoutTokenizers` removes the
+ * tokenizer folders, e.g. to get the BFL twin as Black Forest Labs publish it (they ship none; the
+ * twin carries them as a user's folder would after copying them in).
  */
-export function copyTwin(name: TwinName, options: { as?: string; withTokenizers?: boolean } = {}): string {
+export function copyTwin(name: TwinName, options: { as?: string; withoutTokenizers?: boolean } = {}): string {
   const dir = path.join(tempDir('atelier-twin-'), options.as ?? name);
   cpSync(twinDir(name), dir, { recursive: true });
-  if (options.withTokenizers) {
-    cpSync(path.join(twinDir('flux-optimum'), 'tokenizer'), path.join(dir, 'tokenizer'), { recursive: true });
-    cpSync(path.join(twinDir('flux-optimum'), 'tokenizer_2'), path.join(dir, 'tokenizer_2'), { recursive: true });
+  if (options.withoutTokenizers) {
+    rmSync(path.join(dir, 'tokenizer'), { recursive: true, force: true });
+    rmSync(path.join(dir, 'tokenizer_2'), { recursive: true, force: true });
   }
   return dir;
 }
@@ -40,7 +41,7 @@ export function mutateGraph(file: string, change: (model: ModelProto) => void): 
   writeFileSync(file, serializeModel(model));
 }
 
-/** A twin's descriptor (the BFL twin from a copy with tokenizers). */
+/** A twin's descriptor. */
 export function twinDescriptor(name: TwinName): ModelDescriptor {
-  return describeModelFolder(name === 'flux-bfl' ? copyTwin(name, { withTokenizers: true }) : twinDir(name));
+  return describeModelFolder(twinDir(name));
 }

@@ -71,7 +71,7 @@ describe('layout twins are detected and validated', () => {
   });
 
   it('flux-bfl as published (no tokenizers): says which folders to copy from which repository', () => {
-    const r = inspect(twinDir('flux-bfl'));
+    const r = inspect(copyTwin('flux-bfl', { withoutTokenizers: true }));
     expect(r.layout).toBe('bfl-flux');
     expect(r.descriptor).toBeNull();
     expect(r.problems).toHaveLength(1);
@@ -79,7 +79,7 @@ describe('layout twins are detected and validated', () => {
   });
 
   it('flux-bfl with tokenizers: Kontext, bf16 graphs noted, BFL I/O names, T5 length from the graph', () => {
-    const r = inspect(copyTwin('flux-bfl', { withTokenizers: true }));
+    const r = inspect(copyTwin('flux-bfl'));
     expect(r.problems).toEqual([]);
     expect(r.info).toMatchObject({ family: 'flux-kontext', layout: 'bfl-flux', tasks: ['generate', 'edit'], fixedSize: false });
     expect(r.info?.defaults).toMatchObject({ steps: 28, guidance: 2.5 });
@@ -144,7 +144,7 @@ describe('bad folders say exactly what is wrong, naming the file', () => {
   });
 
   it('a truncated ONNX file', () => {
-    const dir = copyTwin('flux-bfl', { withTokenizers: true });
+    const dir = copyTwin('flux-bfl');
     const file = path.join(dir, 'transformer.opt/bf16/model.onnx');
     truncateSync(file, 4000);
     const r = inspect(dir);
@@ -177,7 +177,7 @@ function tensorRtGraph(file: string): void {
 
 describe('BFL transformer variants (provider support)', () => {
   it('uses bf16 and notes that fp8 / fp4 are TensorRT-only', () => {
-    const dir = copyTwin('flux-bfl', { withTokenizers: true });
+    const dir = copyTwin('flux-bfl');
     tensorRtGraph(path.join(dir, 'transformer.opt/fp8/model.onnx'));
     tensorRtGraph(path.join(dir, 'transformer.opt/fp4/model.onnx'));
     const r = inspect(dir);
@@ -189,7 +189,7 @@ describe('BFL transformer variants (provider support)', () => {
   });
 
   it('tries an fp8 export without TensorRT operators, with a note', () => {
-    const dir = copyTwin('flux-bfl', { withTokenizers: true });
+    const dir = copyTwin('flux-bfl');
     renameSync(path.join(dir, 'transformer.opt/bf16'), path.join(dir, 'transformer.opt/fp8'));
     const r = inspect(dir);
     expect(r.problems).toEqual([]);
@@ -199,7 +199,7 @@ describe('BFL transformer variants (provider support)', () => {
   });
 
   it('fails clearly when only TensorRT variants are present', () => {
-    const dir = copyTwin('flux-bfl', { withTokenizers: true });
+    const dir = copyTwin('flux-bfl');
     rmSync(path.join(dir, 'transformer.opt/bf16'), { recursive: true });
     tensorRtGraph(path.join(dir, 'transformer.opt/fp4/model.onnx'));
     const r = inspect(dir);
@@ -219,14 +219,15 @@ describe('atelier models validate', () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  it('exits 0 for every usable twin and 2 with the problem for the bare BFL twin', async () => {
+  it('exits 0 for every twin and 2 with the problem for a BFL folder as published (no tokenizers)', async () => {
     for (const twin of ['sd15-diffusers', 'sd15-optimum-fp16', 'sdxl-optimum', 'flux-optimum'] as const) {
       expect(await main(['models', 'validate', twinDir(twin)])).toBe(0);
     }
-    expect(await main(['models', 'validate', copyTwin('flux-bfl', { withTokenizers: true })])).toBe(0);
+    expect(await main(['models', 'validate', twinDir('flux-bfl')])).toBe(0);
     stdout.length = 0;
-    expect(await main(['models', 'validate', twinDir('flux-bfl')])).toBe(2);
-    expect(stdout[0]).toBe(`${twinDir('flux-bfl')}: not usable (bfl-flux)\n`);
+    const bare = copyTwin('flux-bfl', { withoutTokenizers: true });
+    expect(await main(['models', 'validate', bare])).toBe(2);
+    expect(stdout[0]).toBe(`${bare}: not usable (bfl-flux)\n`);
     expect(stdout.some((l) => l.startsWith('  problem  tokenizer/ and tokenizer_2/: missing.'))).toBe(true);
   });
 });

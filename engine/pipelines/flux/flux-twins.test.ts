@@ -49,7 +49,7 @@ describe('FLUX on the Optimum twin', () => {
 });
 
 describe('FLUX on the Black Forest Labs twin (Kontext, bfloat16 graphs)', () => {
-  const dir = copyTwin('flux-bfl', { withTokenizers: true });
+  const dir = copyTwin('flux-bfl');
   const entry = describeModelFolder(dir);
   const graphCacheDir = tempDir();
 

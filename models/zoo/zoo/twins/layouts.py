@@ -535,9 +535,13 @@ def build_flux_bfl(root: Path):
     root.mkdir(parents=True, exist_ok=True)
     (root / "README.md").write_text(
         "# Layout twin of black-forest-labs/FLUX.1-Kontext-dev-onnx\n\nRandom weights, tiny widths; see twin.json and "
-        "../FACTS.md. Like the real repository it ships no tokenizer, scheduler or model_index.json: Black Forest "
-        "Labs' code loads CLIPTokenizer from openai/clip-vit-large-patch14 and T5Tokenizer from google/t5-v1_1-xxl. "
-        "For tests, ../flux-optimum/tokenizer and ../flux-optimum/tokenizer_2 match this twin's vocabularies.\n")
+        "../FACTS.md. Like the real repository it ships no scheduler or model_index.json. The real repository ships "
+        "no tokenizers either (Black Forest Labs' code loads CLIPTokenizer from openai/clip-vit-large-patch14 and "
+        "T5Tokenizer from google/t5-v1_1-xxl); Atelier needs them in the folder and says which to copy from where. "
+        "This twin carries them (tokenizer/, tokenizer_2/: the same files as ../flux-optimum's), as a user's folder "
+        "would after that copy.\n")
+    tok.write_clip_tokenizer(root / "tokenizer")
+    tok.write_t5_tokenizer(root / "tokenizer_2")
     vocab = tok.clip_vocab()[0].__len__()
     t5_vocab = len(tok.t5_pieces()) + tok.EXTRA_IDS
     bf16 = torch.bfloat16
@@ -607,9 +611,8 @@ def build_flux_bfl(root: Path):
         "facts": ["F22", "F23", "F24", "F25", "F26", "F27", "F28", "F29"],
         "pipeline": {"family": "flux-kontext", "latent_channels": 16, "vae_scale_factor": 8, "packed_channels": 64,
                      "vae_scaling_factor": 0.3611, "vae_shift_factor": 0.1159, "clip_max_length": 77,
-                     "t5_max_length": 512, "guidance_embeds": True, "tokenizers": "none in the folder (real: loaded "
-                     "from openai/clip-vit-large-patch14 and google/t5-v1_1-xxl)",
-                     "companion_tokenizers": {"clip": "../flux-optimum/tokenizer", "t5": "../flux-optimum/tokenizer_2"}},
+                     "t5_max_length": 512, "guidance_embeds": True, "tokenizers": "tokenizer/ and tokenizer_2/ added "
+                     "(the real repository has none: they load from openai/clip-vit-large-patch14 and google/t5-v1_1-xxl)"},
         "real_sized": ["77 CLIP tokens", "512 T5 tokens (fixed)", "txt_ids (512, 3)", "ids without batch dim",
                        "64 packed channels", "16 latent channels", "VAE scale factor 8", "output named latent",
                        "backbone.onnx_data beside t5.opt and transformer.opt/bf16 model.onnx"],
