@@ -5,12 +5,14 @@
  */
 import { UsageError, bool, parseFlags, str } from '../cli/usage.js';
 import { report, type Figures } from './report.js';
+import { benchEngine } from './engine.js';
 import { benchRpc } from './rpc.js';
 
 type Suite = (flags: { modelDir?: string }) => Promise<Figures>;
 
 const SUITES: Record<string, { title: string; run: Suite }> = {
   rpc: { title: 'Engine overhead per step through the RPC (ratio to bare session.run)', run: (f) => benchRpc(f) },
+  engine: { title: 'Engine overhead per step in-process, time per image, peak memory (default model)', run: (f) => benchEngine(f) },
 };
 
 export async function main(argv: string[]): Promise<number> {

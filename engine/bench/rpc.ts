@@ -11,28 +11,13 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describeModelFolder } from '../models/detect.js';
-import { gaussianNoise } from '../noise/philox.js';
 import { embeddedModelDir } from '../paths.js';
 import { FluxPipeline } from '../pipelines/flux/pipeline.js';
 import { EngineChild } from './engine-child.js';
+import { BENCH_PROMPT, bareStepMs } from './bare-step.js';
 import { median, type Figures } from './report.js';
 
-const PROMPT = 'a large red circle at the top left and a small blue square in the center on a white background';
 const MIN_STEP_MS = 20;
-
-async function bareStepMs(pipeline: FluxPipeline, size: number, runs: number): Promise<number> {
-  const step = await pipeline.stepInputs(PROMPT, null, { width: size, height: size, guidance: 2.5 });
-  const feeds = step.feeds(gaussianNoise(1, step.tokens * step.features), 0.7);
-  const raw = step.transformer.raw;
-  await raw.run(feeds);
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await raw.run(feeds);
-    times.push(performance.now() - t);
-  }
-  return median(times);
-}
 
 /** Median interval between consecutive progress events of one job of `steps` + 1 steps. */
 async function rpcStepMs(engine: EngineChild, size: number, steps: number, seed: number): Promise<number> {
@@ -47,7 +32,7 @@ async function rpcStepMs(engine: EngineChild, size: number, steps: number, seed:
       else if (e.event === 'jobFailed') (off(), reject(new Error(e.data.message)));
     });
   });
-  await engine.call('runJob', { kind: 'generate', prompt: PROMPT, steps: steps + 1, width: size, height: size, seed });
+  await engine.call('runJob', { kind: 'generate', prompt: BENCH_PROMPT, steps: steps + 1, width: size, height: size, seed });
   await done;
   return median(intervals);
 }
@@ -59,7 +44,7 @@ export async function benchRpc(options: { modelDir?: string; steps?: number; rou
   const entry = describeModelFolder(modelDir, true);
   const pipeline = await FluxPipeline.load(entry, 'cpu');
   let size = entry.info.defaults.width;
-  while ((await bareStepMs(pipeline, size, 5)) < MIN_STEP_MS && size < 1024) size *= 2;
+  while ((await bareStepMs(pipeline, { width: size, height: size }, 5)) < MIN_STEP_MS && size < 1024) size *= 2;
 
   const engine = await EngineChild.start(['--data-dir', path.join(mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-')), 'data'), '--models', modelDir]);
   try {
@@ -73,7 +58,7 @@ export async function benchRpc(options: { modelDir?: string; steps?: number; rou
     const rpc: number[] = [];
     const ratios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      bare.push(await bareStepMs(pipeline, size, steps));
+      bare.push(await bareStepMs(pipeline, { width: size, height: size }, steps));
       rpc.push(await rpcStepMs(engine, size, steps, 2 + r));
       ratios.push(rpc.at(-1)! / bare.at(-1)!);
     }

@@ -1,0 +1,80 @@
+/**
+ * `bench engine`: the engine's own cost on the default model, in-process (no RPC):
+ * - ratio: a denoising step as the pipeline runs it (scheduler step, preview, progress event)
+ *   divided by the bare session.run of the transformer on the same inputs, in alternating
+ *   rounds, median of the rounds' ratios;
+ * - seconds_per_image_20_steps: a whole 20-step job at the model's size with a new prompt each
+ *   time (text encoding, 20 steps, VAE decode, PNG with metadata, history write), median;
+ * - peak_rss_mb: the process's peak resident memory after all of it.
+ */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Engine } from '../engine.js';
+import { describeModelFolder } from '../models/detect.js';
+import { embeddedModelDir } from '../paths.js';
+import { FluxPipeline } from '../pipelines/flux/pipeline.js';
+import { BENCH_PROMPT, bareStepMs } from './bare-step.js';
+import { median, type Figures } from './report.js';
+
+const COLORS = ['red', 'orange', 'yellow', 'green', 'blue', 'purple'];
+
+export async function benchEngine(options: { modelDir?: string; rounds?: number } = {}): Promise<Figures> {
+  const modelDir = options.modelDir ?? embeddedModelDir();
+  const rounds = options.rounds ?? 5;
+  const descriptor = describeModelFolder(modelDir, true);
+  const size = { width: descriptor.info.defaults.width, height: descriptor.info.defaults.height };
+  const bareModel = await FluxPipeline.load(descriptor, 'cpu');
+  const engine = new Engine({
+    dataDir: mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-')),
+    modelRoots: [{ dir: modelDir, embedded: true, explicit: true }],
+  });
+  try {
+    const model = engine.listModels()[0];
+    if (!model) throw new Error(`${modelDir}: no usable model there`);
+    await engine.loadModel(model.id, 'cpu');
+    const stepMs = async (steps: number, seed: number): Promise<number> => {
+      const intervals: number[] = [];
+      let last: number | null = null;
+      await engine.runJob({ kind: 'generate', prompt: BENCH_PROMPT, steps: steps + 1, seed, ...size }, () => {
+        const now = performance.now();
+        if (last !== null) intervals.push(now - last);
+        last = now;
+      });
+      return median(intervals);
+    };
+    await stepMs(2, 0); // warm-up: sessions, the prompt's encoding
+    const bare: number[] = [];
+    const stepped: number[] = [];
+    const ratios: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      bare.push(await bareStepMs(bareModel, size, 20));
+      stepped.push(await stepMs(20, r + 1));
+      ratios.push(stepped.at(-1)! / bare.at(-1)!);
+    }
+    const images: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const prompt = `a large ${COLORS[r % COLORS.length]} circle in the center on a white background`;
+      const started = performance.now();
+      await engine.runJob({ kind: 'generate', prompt, steps: 20, seed: 100 + r, ...size });
+      images.push((performance.now() - started) / 1000);
+    }
+    return {
+      suite: 'engine',
+      model: model.name,
+      width: size.width,
+      height: size.height,
+      rounds,
+      bare_step_ms: median(bare),
+      engine_step_ms: median(stepped),
+      ratio: median(ratios),
+      goal_ratio: 1.05,
+      seconds_per_image_20_steps: median(images),
+      goal_seconds_per_image_20_steps: 1,
+      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    };
+  } finally {
+    await engine.shutdown();
+    await bareModel.release();
+  }
+}
