@@ -30,11 +30,15 @@ import {
   type ModelInfo,
   type ProviderChoice,
   type ProviderInfo,
+  type ActiveAdapter,
+  type AdapterInfo,
 } from './protocol/index.js';
 import { inventoryProviders } from './runtime/providers.js';
 import { onnxruntimeVersion } from './runtime/ort.js';
 import { HistoryStore } from './stores/history.js';
 import { engineVersion } from './version.js';
+import { AdapterManager, type AdapterSetting, type AdapterSource } from './adapters/manager.js';
+import { adapterInfo } from './adapters/info.js';
 
 export type PipelineFactory = (entry: ModelEntry, provider: ProviderChoice, options: PipelineOptions) => Promise<Pipeline>;
 export type EngineListener = (event: EventEnvelope) => void;
@@ -72,6 +76,8 @@ export class Engine {
   private providers: ProviderInfo[] | null = null;
   private loaded: LoadedModel | null = null;
   private loading: Promise<unknown> = Promise.resolve();
+  /** LoRA and other adapter files, and the ones active on the loaded model (engine/adapters). */
+  readonly adapters: AdapterManager;
 
   constructor(options: EngineOptions) {
     this.dataDir = options.dataDir;
@@ -80,6 +86,7 @@ export class Engine {
     this.createPipeline = options.createPipeline ?? defaultPipelineFactory;
     this.previewEvery = options.previewEvery ?? 1;
     this.pipelineOptions = { lowMemory: options.lowMemory ?? false, graphCacheDir: path.join(options.dataDir, 'cache', 'graphs') };
+    this.adapters = new AdapterManager(options.dataDir);
     this.queue = new JobQueue<JobOutput>({
       queued: (jobId, kind, position) => this.emit('jobQueued', { jobId, kind, position }),
       started: (jobId, kind) => this.emit('jobStarted', { jobId, kind }),
@@ -118,6 +125,7 @@ export class Engine {
       dataDir: this.dataDir,
       loadedModel: this.loaded?.entry.info ?? null,
       provider: this.loaded?.pipeline.provider ?? null,
+      adapters: this.adapters.active(),
     };
   }
 
@@ -154,12 +162,44 @@ export class Engine {
   }
 
   private async unloadCurrent(): Promise<void> {
+    if (this.adapters.active().length > 0) {
+      this.adapters.reset(); // adapters belong to the model they were set on
+      this.emit('adaptersChanged', { adapters: [] });
+    }
     if (!this.loaded) return;
     this.queue.cancelAll();
     await this.queue.idle();
     const { pipeline } = this.loaded;
     this.loaded = null;
     await pipeline.release();
+  }
+
+  /** Reads an adapter file and maps it to the loaded model (coverage), remembering it by content id. */
+  async inspectAdapter(source: AdapterSource): Promise<AdapterInfo> {
+    const loaded = await this.adapters.add(source);
+    const host = this.loaded?.pipeline.adapters;
+    return adapterInfo(loaded, this.adapters.nameOf(loaded.id), host ? this.adapters.coverage(loaded, host) : null);
+  }
+
+  /**
+   * Sets the complete list of adapters on the loaded model. Weight changes of live adapters apply
+   * to the next run (even of a running job); anything else waits for running jobs to finish, then
+   * swaps the affected graphs. Serialized with model loads.
+   */
+  setAdapters(settings: AdapterSetting[]): Promise<ActiveAdapter[]> {
+    const run = async (): Promise<ActiveAdapter[]> => {
+      const loaded = this.loaded;
+      if (!loaded) throw new EngineError('no_model', 'no model is loaded; load one before setting adapters');
+      const host = loaded.pipeline.adapters;
+      if (!host) throw new EngineError('invalid_params', `${loaded.entry.info.name} takes no adapters`);
+      if (!this.adapters.onlyWeights(host, settings)) await this.queue.idle();
+      const active = await this.adapters.apply(host, settings);
+      this.emit('adaptersChanged', { adapters: active });
+      return active;
+    };
+    const result = this.loading.then(run, run);
+    this.loading = result.catch(() => undefined);
+    return result;
   }
 
   /** Queues a job on the loaded model and returns its id; the outcome arrives as events. */

@@ -7,12 +7,14 @@ import { UsageError, bool, parseFlags, str } from '../cli/usage.js';
 import { report, type Figures } from './report.js';
 import { benchEngine } from './engine.js';
 import { benchRpc } from './rpc.js';
+import { benchAdapters } from './adapters.js';
 
 type Suite = (flags: { modelDir?: string }) => Promise<Figures>;
 
 const SUITES: Record<string, { title: string; run: Suite }> = {
   rpc: { title: 'Engine overhead per step through the RPC (ratio to bare session.run)', run: (f) => benchRpc(f) },
   engine: { title: 'Engine overhead per step in-process, time per image, peak memory (default model)', run: (f) => benchEngine(f) },
+  adapters: { title: 'Adapters: live-branch step over baked step (default model), bake time of an SD 1.5-shaped LoRA', run: (f) => benchAdapters(f) },
 };
 
 export async function main(argv: string[]): Promise<number> {

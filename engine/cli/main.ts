@@ -6,6 +6,7 @@ import { EngineError, CancelledError } from '../errors.js';
 import { doctorCommand } from './commands/doctor.js';
 import { editCommand, generateCommand, img2imgCommand } from './commands/jobs.js';
 import { judgeCommand } from './commands/judge.js';
+import { loraCommand } from './commands/lora.js';
 import { modelsCommand } from './commands/models.js';
 import { UsageError } from './usage.js';
 
@@ -19,6 +20,7 @@ commands:
   models list | models validate DIR
   doctor
   judge IMAGE...                   the zoo's attribute judge on shapes-world images
+  lora inspect FILE [--model DIR]  an adapter file: format, rank, targets, and how it maps onto a model
 
 the app itself: npm start (desktop, or the same UI in a browser where Electron cannot start)
 
@@ -34,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
   models: modelsCommand,
   doctor: doctorCommand,
   judge: judgeCommand,
+  lora: loraCommand,
 };
 
 /** Bad input detected by the engine before any work: reported like a usage error. */

@@ -6,6 +6,7 @@
  */
 import type { ProviderName } from '../protocol/index.js';
 import type { RgbImage } from '../images/rgb.js';
+import type { AdapterHost } from './adapter-host.js';
 
 export interface StepReport {
   step: number;
@@ -62,5 +63,7 @@ export interface Pipeline {
   edit?(input: EditInput, hooks: RunHooks): Promise<RgbImage>;
   /** Image-to-image (SD models); absent where the model has no such task. */
   img2img?(input: Img2ImgInput, hooks: RunHooks): Promise<RgbImage>;
+  /** Where adapters (LoRAs) attach (pipelines/adapter-host.ts); absent where a pipeline takes none. */
+  readonly adapters?: AdapterHost;
   release(): Promise<void>;
 }

@@ -3,12 +3,18 @@
  * demand (low-memory mode drops the text encoders before the denoiser runs) or all together when
  * the model is unloaded. Graphs that need a rewrite first (bfloat16 I/O, in-graph sampling) are
  * prepared through the graph cache (runtime/graph-cache.ts); errors keep naming the source file.
+ *
+ * Adapters (engine/adapters) attach through one hook: when a graph opens, the hook may name
+ * another file to open instead (a baked copy or a live-branch graph of the prepared graph) and
+ * feeds to add to every run (live adapters' scales). `setAdapterHook` swaps the hook and
+ * releases the sessions whose plan changed, so they reopen through it on next use.
  */
 import path from 'node:path';
 import { EngineError } from '../errors.js';
 import { defaultDataDir } from '../paths.js';
 import type { ProviderChoice } from '../protocol/index.js';
 import { prepareGraph, pruneGraphCache } from '../runtime/graph-cache.js';
+import type { OrtFeeds } from '../runtime/ort.js';
 import { openSession, type ModelSession } from '../runtime/session.js';
 
 /** Options every pipeline factory takes (engine-wide settings). */
@@ -33,8 +39,21 @@ export interface GraphSource {
   meanLatents?: boolean;
 }
 
+/** What adapters make of a graph: the file to open instead, and feeds for every run. */
+export interface AdaptedGraph {
+  file: string;
+  feeds: (() => OrtFeeds) | null;
+  notices: string[];
+}
+
+export interface AdapterHook {
+  /** The adapted graph for pipeline graph `name` (prepared as `file`), or null to open `file` as is. */
+  resolve(name: string, file: string): Promise<AdaptedGraph | null>;
+}
+
 export class SessionPool<Name extends string> {
   private readonly sessions = new Map<Name, ModelSession>();
+  private hook: AdapterHook | null = null;
   /** One-line notices from preparing graphs (written beside the source, ...). */
   readonly notices: string[] = [];
 
@@ -57,14 +76,30 @@ export class SessionPool<Name extends string> {
     if (!source) throw new EngineError('model_error', `this model has no ${name} graph`);
     const prepared = prepareGraph(source.file, { cacheDir: this.cacheDir, meanLatents: source.meanLatents ?? false });
     if (prepared.notice) this.notices.push(prepared.notice);
+    const adapted = this.hook ? await this.hook.resolve(name, prepared.file) : null;
+    if (adapted) this.notices.push(...adapted.notices.filter((n) => !this.notices.includes(n)));
+    const file = adapted?.file ?? prepared.file;
     try {
-      session = await openSession(prepared.file, { provider: this.provider });
+      session = await openSession(file, { provider: this.provider });
     } catch (error) {
-      if (prepared.file === source.file || !(error instanceof EngineError)) throw error;
-      throw new EngineError('model_error', `${source.file} (prepared as ${prepared.file}: ${prepared.changes.join('; ')}): ${error.message}`, { cause: error });
+      if (file === source.file || !(error instanceof EngineError)) throw error;
+      const how = [prepared.changes.join('; '), adapted ? 'with adapters' : ''].filter(Boolean).join('; ');
+      throw new EngineError('model_error', `${source.file} (prepared as ${file}: ${how}): ${error.message}`, { cause: error });
     }
+    session.setExtraFeeds(adapted?.feeds ?? null);
     this.sessions.set(name, session);
     return session;
+  }
+
+  /** The source file of each graph the model has. */
+  files(): Array<{ name: Name; file: string }> {
+    return (Object.entries(this.sources) as Array<[Name, GraphSource | null]>).filter((e): e is [Name, GraphSource] => e[1] !== null).map(([name, s]) => ({ name, file: s.file }));
+  }
+
+  /** Installs the adapter hook (or none) and releases the sessions of `changed` graphs. */
+  async setAdapterHook(hook: AdapterHook | null, changed: Name[]): Promise<void> {
+    this.hook = hook;
+    await this.release(...changed);
   }
 
   /** Releases the named sessions that are open. */

@@ -156,6 +156,81 @@ export const HistoryEntry = z.object({
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
 
 // ---------------------------------------------------------------------------------------------
+// Adapters (LoRA, LoHa, LoKr files; engine/adapters)
+
+/** bake: merged into the weights (no cost per step); live: branches whose strength changes between runs. */
+export const AdapterMode = z.enum(['bake', 'live']);
+export type AdapterMode = z.infer<typeof AdapterMode>;
+
+/** How an adapter's targets map to the loaded model's graphs (at most MAX_COVERAGE_ROWS rows each). */
+export const MAX_COVERAGE_ROWS = 500;
+export const AdapterCoverage = z.object({
+  targets: z.number().int(),
+  mapped: z.number().int(),
+  /** Every key of the file found a weight of the loaded model. */
+  complete: z.boolean(),
+  entries: z.array(
+    z.object({
+      component: z.string(),
+      module: z.string(),
+      sourceModule: z.string(),
+      mapped: z.boolean(),
+      graph: z.string().nullable(),
+      weight: z.string().nullable(),
+      reason: z.string().nullable(),
+    }),
+  ),
+  unusedKeys: z.array(z.object({ key: z.string(), reason: z.string() })),
+  /** One line: what did not map, grouped by reason. */
+  summary: z.string(),
+  /** Rows were left out beyond MAX_COVERAGE_ROWS (the counts are complete). */
+  truncated: z.boolean(),
+});
+export type AdapterCoverage = z.infer<typeof AdapterCoverage>;
+
+export const AdapterInfo = z.object({
+  id: id,
+  name: z.string(),
+  bytes: z.number().int(),
+  /** kohya, peft, bfl, slideredit, lycoris */
+  format: z.string(),
+  kinds: z.array(z.string()),
+  ranks: z.array(z.number().int()),
+  targets: z.number().int(),
+  components: z.array(z.string()),
+  /** Against the loaded model; null when no model is loaded. */
+  coverage: AdapterCoverage.nullable(),
+});
+export type AdapterInfo = z.infer<typeof AdapterInfo>;
+
+export const AdapterSetting = z
+  .object({
+    id: id,
+    enabled: z.boolean(),
+    weight: z.number().min(-16).max(16),
+    mode: AdapterMode,
+    /** Live only: one scale per text token (SliderEdit); set by methods, uniform until then. */
+    perToken: z.boolean().optional(),
+    /** Apply the targets that map even when others do not. */
+    allowPartial: z.boolean().optional(),
+  })
+  .strict();
+export type AdapterSetting = z.infer<typeof AdapterSetting>;
+
+export const ActiveAdapter = z.object({
+  id: id,
+  name: z.string(),
+  enabled: z.boolean(),
+  weight: z.number(),
+  mode: AdapterMode,
+  perToken: z.boolean(),
+  allowPartial: z.boolean(),
+});
+export type ActiveAdapter = z.infer<typeof ActiveAdapter>;
+
+export const MAX_ADAPTERS = 16;
+
+// ---------------------------------------------------------------------------------------------
 // Methods: params validated by the engine, results typed for clients
 
 export const methods = {
@@ -170,6 +245,8 @@ export const methods = {
       dataDir: z.string(),
       loadedModel: ModelInfo.nullable(),
       provider: ProviderName.nullable(),
+      /** The adapters active on the loaded model. */
+      adapters: z.array(ActiveAdapter),
     }),
   },
   listModels: {
@@ -200,6 +277,16 @@ export const methods = {
     params: z.object({ jobId: id }).strict(),
     result: EncodedImage,
   },
+  /** Reads an adapter file (bytes from the UI, or a .safetensors path) and maps it to the loaded model. */
+  inspectAdapter: {
+    params: z.union([z.object({ name: text(255), bytes }).strict(), z.object({ path: text(4096) }).strict()]),
+    result: AdapterInfo,
+  },
+  /** The complete list of adapters on the loaded model (ids from inspectAdapter); [] removes them all. */
+  setAdapters: {
+    params: z.object({ adapters: z.array(AdapterSetting).max(MAX_ADAPTERS) }).strict(),
+    result: z.object({ adapters: z.array(ActiveAdapter) }),
+  },
 } as const;
 
 export type MethodName = keyof typeof methods;
@@ -228,6 +315,8 @@ export const events = {
   jobFailed: z.object({ jobId: id, code: z.string(), message: z.string() }),
   jobCancelled: z.object({ jobId: id }),
   modelChanged: z.object({ model: ModelInfo.nullable(), provider: ProviderName.nullable() }),
+  /** The active adapters changed (setAdapters, or a model change cleared them). */
+  adaptersChanged: z.object({ adapters: z.array(ActiveAdapter) }),
   log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string(), time: z.string() }),
 } as const;
 

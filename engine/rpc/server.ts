@@ -51,6 +51,8 @@ export class RpcServer {
       cancel: (p) => ({ cancelled: engine.cancel(p.jobId) }),
       listHistory: async (p) => ({ entries: await engine.listHistory(p.limit) }),
       readHistoryImage: (p) => engine.readHistoryImage(p.jobId),
+      inspectAdapter: (p) => engine.inspectAdapter(p),
+      setAdapters: async (p) => ({ adapters: await engine.setAdapters(p.adapters) }),
     };
     engine.onEvent((event) => this.send(event));
     transport.onMessage((message) => void this.handle(message));

@@ -31,6 +31,9 @@ export interface SessionOptions {
 
 /** An open model graph and what it declares. */
 export class ModelSession {
+  /** Feeds added to every run (adapter scales of a live-branch graph: engine/adapters). */
+  private extraFeeds: (() => OrtFeeds) | null = null;
+
   constructor(
     readonly file: string,
     private readonly session: OrtSession,
@@ -57,9 +60,19 @@ export class ModelSession {
     return this.session.inputNames.includes(name);
   }
 
+  /** Sets the feeds added to every run (or none); callers' own feeds win on a name clash. */
+  setExtraFeeds(extra: (() => OrtFeeds) | null): void {
+    this.extraFeeds = extra;
+  }
+
+  /** The feeds added to every run, for callers that run `raw` themselves (benchmarks). */
+  get extra(): OrtFeeds {
+    return this.extraFeeds?.() ?? {};
+  }
+
   async run(feeds: OrtFeeds): Promise<Record<string, OrtTensor>> {
     try {
-      return await this.session.run(feeds);
+      return await this.session.run(this.extraFeeds ? { ...this.extraFeeds(), ...feeds } : feeds);
     } catch (error) {
       throw new EngineError('model_error', `${this.file}: inference failed: ${messageOf(error)}`, { cause: error });
     }

@@ -48,14 +48,15 @@ describe('layout twins: CLIP tokenizers (vocab.json + merges.txt)', () => {
     });
   }
 
-  it('the BFL twin has no tokenizer folder; its twin.json names flux-optimum\'s, which load', () => {
-    const twin = JSON.parse(readFileSync(path.join(twins, 'flux-bfl/twin.json'), 'utf8')) as { pipeline: { companion_tokenizers: { clip: string; t5: string } } };
-    expect(existsSync(path.join(twins, 'flux-bfl/tokenizer'))).toBe(false);
-    const companions = twin.pipeline.companion_tokenizers;
-    const clip = TextTokenizer.fromFolder(path.join(twins, 'flux-bfl', companions.clip));
-    const t5 = TextTokenizer.fromFolder(path.join(twins, 'flux-bfl', companions.t5));
+  it("the BFL twin carries the tokenizers a user copies in (the published repository has none): the same as flux-optimum's", () => {
+    for (const sub of ['tokenizer', 'tokenizer_2']) {
+      const bfl = TextTokenizer.fromFolder(path.join(twins, 'flux-bfl', sub));
+      const optimum = TextTokenizer.fromFolder(path.join(twins, 'flux-optimum', sub));
+      const max = sub === 'tokenizer' ? 77 : 512;
+      expect(bfl.encode('a photo of a cat', max).ids).toEqual(optimum.encode('a photo of a cat', max).ids);
+    }
+    const clip = TextTokenizer.fromFolder(path.join(twins, 'flux-bfl', 'tokenizer'));
     expect(clip.encode('a photo of a cat', 77).length).toBe(fixture.items[0]!.clip_hf.length + 2);
-    expect(t5.encode('a photo of a cat', 512).length).toBe(fixture.items[0]!.t5_tokenizer_json_hf.length + 1);
   });
 });
 

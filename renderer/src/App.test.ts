@@ -18,6 +18,7 @@ function helloOf(engine: FakeEngine) {
     dataDir: '/data',
     loadedModel: engine.loaded,
     provider: engine.loaded ? engine.provider : null,
+    adapters: engine.adapters,
   };
 }
 

@@ -8,6 +8,8 @@
  */
 import type { Connection, Transport, TransportHandlers } from '../src/engine/transport.js';
 import type {
+  ActiveAdapter,
+  AdapterInfo,
   EncodedImage,
   EventData,
   EventName,
@@ -157,6 +159,11 @@ export class FakeEngine {
   protocol = 1;
   history: HistoryEntry[] = [];
   images = new Map<string, EncodedImage>();
+  /** What inspectAdapter answers per file name (other names get a bad_input error). */
+  adapterInfos = new Map<string, AdapterInfo>();
+  /** The active adapters, and every setAdapters list received. */
+  adapters: ActiveAdapter[] = [];
+  adapterCalls: Array<Array<{ id: string; enabled: boolean; weight: number; mode: string; allowPartial?: boolean }>> = [];
   /** Every request received, in order. */
   readonly requests: RequestEnvelope[] = [];
   /** Replace a method's behaviour (throw FakeEngineError for an error reply). */
@@ -244,6 +251,7 @@ export class FakeEngine {
           dataDir: '/data',
           loadedModel: this.loaded,
           provider: this.loaded ? this.provider : null,
+          adapters: this.adapters,
         };
       case 'listModels':
         return { models: this.models };
@@ -273,6 +281,20 @@ export class FakeEngine {
         return { cancelled: true };
       case 'listHistory':
         return { entries: this.history.slice(0, typeof p.limit === 'number' ? p.limit : undefined) };
+      case 'inspectAdapter': {
+        const name = typeof p.name === 'string' ? p.name : String(p.path);
+        const info = this.adapterInfos.get(name);
+        if (!info) throw new FakeEngineError('bad_input', `${name}: not a valid safetensors file: header length 7 runs past the end of the file`);
+        return info;
+      }
+      case 'setAdapters': {
+        const list = (p.adapters ?? []) as Array<{ id: string; enabled: boolean; weight: number; mode: 'bake' | 'live'; perToken?: boolean; allowPartial?: boolean }>;
+        this.adapterCalls.push(list);
+        const known = [...this.adapterInfos.values()];
+        this.adapters = list.map((a) => ({ ...a, name: known.find((i) => i.id === a.id)?.name ?? a.id, perToken: a.perToken ?? false, allowPartial: a.allowPartial ?? false }));
+        this.emit('adaptersChanged', { adapters: this.adapters });
+        return { adapters: this.adapters };
+      }
       case 'readHistoryImage': {
         const image = this.images.get(String(p.jobId));
         if (!image) throw new FakeEngineError('not_found', `no output "${String(p.jobId)}"`);

@@ -24,6 +24,7 @@ import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
 import { TextTokenizer } from '../../text/tokenizer.js';
 import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipeline.js';
 import { defaultGraphCacheDir, SessionPool, type PipelineOptions } from '../sessions.js';
+import { adapterHost, FLUX_ADAPTER_COMPONENTS as COMPONENTS, type AdapterHost } from '../adapter-host.js';
 import { OPTIMUM_FLUX_IO, type FluxGraphIo, type FluxSpec } from './spec.js';
 import { imageIds, packLatents, unpackLatents } from './packing.js';
 import { previewFromPacked } from './preview.js';
@@ -56,6 +57,8 @@ export class FluxPipeline implements Pipeline {
   private t5Tokenizer: TextTokenizer | null = null;
   private loadedProvider: ProviderName;
   private loadNotice: string | null;
+  /** Adapters attach here; a changed text encoder drops the cached prompt encodings. */
+  readonly adapters: AdapterHost;
 
   private constructor(
     private readonly parts: FluxSpec,
@@ -79,6 +82,9 @@ export class FluxPipeline implements Pipeline {
     );
     this.loadedProvider = 'cpu';
     this.loadNotice = null;
+    this.adapters = adapterHost(this.sessions, COMPONENTS, (changed) => {
+      if (changed.includes('clip') || changed.includes('t5')) this.textCache.clear();
+    });
   }
 
   get provider(): ProviderName {

@@ -25,6 +25,7 @@ import { createScheduler, initialSample, isSchedulerKind } from '../../scheduler
 import type { SchedulePlan, Scheduler, SchedulerState } from '../../schedulers/types.js';
 import type { GenerateInput, Img2ImgInput, Pipeline, RunHooks } from '../pipeline.js';
 import { defaultGraphCacheDir, SessionPool, type PipelineOptions } from '../sessions.js';
+import { adapterHost, SD_ADAPTER_COMPONENTS as COMPONENTS, type AdapterHost } from '../adapter-host.js';
 import { stepNoise } from './noise.js';
 import { previewFromLatents } from './preview.js';
 import type { SdSpec } from './spec.js';
@@ -45,6 +46,8 @@ export class SdPipeline implements Pipeline {
   private readonly lowMemory: boolean;
   private loadedProvider: ProviderName = 'cpu';
   private loadNotice: string | null = null;
+  /** Adapters attach here; a changed text encoder drops the cached prompt encodings. */
+  readonly adapters: AdapterHost;
 
   private constructor(
     readonly spec: SdSpec,
@@ -64,6 +67,9 @@ export class SdPipeline implements Pipeline {
       providerChoice,
       options.graphCacheDir ?? defaultGraphCacheDir(),
     );
+    this.adapters = adapterHost(this.sessions, COMPONENTS, (changed) => {
+      if (changed.some((n) => TEXT_GRAPHS.includes(n))) this.textCache.clear();
+    });
   }
 
   get provider(): ProviderName {

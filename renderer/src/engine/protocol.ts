@@ -10,6 +10,11 @@ import type {
 } from '../../../engine/protocol/index.js';
 
 export type {
+  ActiveAdapter,
+  AdapterCoverage,
+  AdapterInfo,
+  AdapterMode,
+  AdapterSetting,
   AtelierBridge,
   ClientMessage,
   EncodedImage,

@@ -11,6 +11,7 @@ import { imageUrl } from '../lib/images.js';
 import { editOutputSize, tabBlocker } from '../lib/models.js';
 import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
 import { readPngSettings, type PngSettings } from '../lib/png-metadata.js';
+import { Adapters } from './adapters.svelte.js';
 import { History, type BeforeImage, type HistoryItem } from './history.svelte.js';
 import { Job, type JobContext, type JobFailure } from './job.svelte.js';
 import { Session } from './session.svelte.js';
@@ -51,6 +52,7 @@ export class AtelierApp {
   readonly toasts = new Toasts();
   readonly history: History;
   readonly job: Job;
+  readonly adapters: Adapters;
 
   private readonly bridge: Pick<AtelierBridge, 'openImage'> | null;
   private readonly historyLimit: number;
@@ -67,6 +69,7 @@ export class AtelierApp {
     this.bridge = options.bridge ?? null;
     this.historyLimit = options.historyLimit ?? 100;
     this.history = new History(client, this.historyLimit);
+    this.adapters = new Adapters(client);
     this.job = new Job(client, {
       done: (data, context) => this.jobDone(data, context),
       foreignDone: (data) => void this.history.add(data.jobId, data.file, data.metadata, data.image),
@@ -81,6 +84,7 @@ export class AtelierApp {
     this.unsubscribe.push(
       this.client.onStatus((status) => this.statusChanged(status)),
       this.client.on('modelChanged', (data) => this.modelChanged(data)),
+      this.client.on('adaptersChanged', (data) => this.adapters.fromEngine(data.adapters)),
       this.client.on('log', (data) => {
         if (data.level === 'error') this.toasts.error(`Engine: ${data.message}`);
       }),
@@ -117,6 +121,7 @@ export class AtelierApp {
       this.session.fatal = null;
       this.session.setHello(hello);
       this.setModel(hello.loadedModel, hello.provider);
+      this.adapters.fromEngine(hello.adapters);
       const history = this.refreshHistory(generation);
       const { models } = await this.client.call('listModels', {});
       if (stale()) return;

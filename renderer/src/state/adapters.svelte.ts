@@ -1,0 +1,84 @@
+/**
+ * The adapters panel's store: the adapter files added in this window (with what the engine said
+ * of them: format, rank, coverage on the loaded model) and their on/off, weight and mode. Every
+ * change sends the whole list to the engine (`setAdapters`); the engine's `adaptersChanged`
+ * (and `hello` after a reconnection) is the truth the list follows. A file that does not fully
+ * match the model is added switched off, with its coverage shown; switching it on applies the
+ * layers that match (`allowPartial`).
+ */
+import type { EngineClient } from '../engine/client.js';
+import { messageOf } from '../engine/errors.js';
+import type { ActiveAdapter, AdapterInfo, AdapterMode } from '../engine/protocol.js';
+
+export interface AdapterItem {
+  id: string;
+  name: string;
+  /** What inspectAdapter said; null for an adapter another window added. */
+  info: AdapterInfo | null;
+  enabled: boolean;
+  weight: number;
+  mode: AdapterMode;
+}
+
+export const WEIGHT_RANGE = { min: -2, max: 2, step: 0.05 } as const;
+
+export class Adapters {
+  items = $state<AdapterItem[]>([]);
+  busy = $state(false);
+  /** The last failure (adding a file, applying the list), shown in the panel. */
+  error = $state<string | null>(null);
+
+  constructor(private readonly client: EngineClient) {}
+
+  /** Follows the engine's list, keeping what this window knows of each file. */
+  fromEngine(active: readonly ActiveAdapter[]): void {
+    const known = new Map(this.items.map((i) => [i.id, i]));
+    const listed = active.map((a) => ({ id: a.id, name: a.name, info: known.get(a.id)?.info ?? null, enabled: a.enabled, weight: a.weight, mode: a.mode }));
+    // files added here but never applied (switched off on arrival) stay listed
+    const kept = this.items.filter((i) => !active.some((a) => a.id === i.id) && !i.enabled);
+    this.items = [...listed, ...kept];
+  }
+
+  async add(file: File): Promise<void> {
+    this.error = null;
+    this.busy = true;
+    try {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const info = await this.client.call('inspectAdapter', { name: file.name, bytes }, { timeoutMs: 120_000 });
+      if (this.items.some((i) => i.id === info.id)) return;
+      const fits = info.coverage?.complete ?? false;
+      this.items = [...this.items, { id: info.id, name: info.name, info, enabled: fits, weight: 1, mode: 'live' }];
+      if (fits) await this.push();
+    } catch (error) {
+      this.error = `${file.name}: ${messageOf(error)}`;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Changes one adapter and applies the list; on failure the list goes back to what it was. */
+  update(id: string, change: Partial<Pick<AdapterItem, 'enabled' | 'weight' | 'mode'>>): Promise<void> {
+    const before = this.items;
+    this.items = this.items.map((i) => (i.id === id ? { ...i, ...change } : i));
+    return this.push(before);
+  }
+
+  remove(id: string): Promise<void> {
+    const before = this.items;
+    this.items = this.items.filter((i) => i.id !== id);
+    return this.push(before);
+  }
+
+  private async push(before: AdapterItem[] = this.items): Promise<void> {
+    this.error = null;
+    const adapters = this.items
+      .filter((i) => i.enabled || i.info === null)
+      .map((i) => ({ id: i.id, enabled: i.enabled, weight: i.weight, mode: i.mode, ...(i.info?.coverage?.complete === false ? { allowPartial: true } : {}) }));
+    try {
+      await this.client.call('setAdapters', { adapters }, { timeoutMs: 600_000 });
+    } catch (error) {
+      this.items = before;
+      this.error = messageOf(error);
+    }
+  }
+}
