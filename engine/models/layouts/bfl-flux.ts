@@ -22,7 +22,7 @@ import { FLUX_LATENT_RGB } from '../../pipelines/latent-rgb.js';
 import type { FluxSpec } from '../../pipelines/flux/spec.js';
 import { FLOAT_TYPES, INT_TYPES, NUMBER_TYPES } from '../graph-check.js';
 import type { LayoutReport } from '../descriptor.js';
-import { FolderInspector, fixedDim, inputOf, outputOf, slug } from './common.js';
+import { FolderInspector, fixedDim, fluxDefaults, inputOf, outputOf, slug } from './common.js';
 
 const MARKERS = ['transformer.opt', 'clip.opt', 't5.opt', 'vae.opt'];
 
@@ -201,7 +201,7 @@ export function describeBflFlux(dir: string, embedded: boolean): LayoutReport {
       path: dir,
       embedded,
       tasks,
-      defaults: { steps: schnell ? 4 : 28, guidance: schnell ? 0 : kontext ? 2.5 : 3.5, width: 1024, height: 1024, scheduler: 'flow-euler' },
+      defaults: fluxDefaults({ schnell, kontext }),
       schedulers: ['flow-euler'],
       negativePrompt: false,
       fixedSize: false,

@@ -132,3 +132,12 @@ export function schedulerChoices(inspector: FolderInspector, rel: string, config
     return null;
   }
 }
+
+/**
+ * FLUX's published defaults when a folder has no manifest: FLUX.1-dev 28 steps, guidance 3.5;
+ * schnell 4 steps, no guidance; Kontext 28 steps, guidance 2.5; 1024 x 1024 (the model cards).
+ */
+export function fluxDefaults(variant: { schnell: boolean; kontext: boolean }) {
+  const { schnell, kontext } = variant;
+  return { steps: schnell ? 4 : 28, guidance: schnell ? 0 : kontext ? 2.5 : 3.5, width: 1024, height: 1024, scheduler: 'flow-euler' };
+}

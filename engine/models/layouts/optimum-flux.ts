@@ -17,7 +17,7 @@ import type { FluxSpec } from '../../pipelines/flux/spec.js';
 import { FLOAT_TYPES, INT_TYPES, NUMBER_TYPES } from '../graph-check.js';
 import type { LayoutReport } from '../descriptor.js';
 import { MANIFEST_FILE, readManifest, type AtelierManifest } from '../manifest.js';
-import { FolderInspector, fixedDim, inputOf, outputOf, parseProjection, safeJson, slug } from './common.js';
+import { FolderInspector, fixedDim, fluxDefaults, inputOf, outputOf, parseProjection, safeJson, slug } from './common.js';
 import { numberAt, readJsonFile, stringAt } from './json.js';
 
 const FLUX_PIPELINES = new Set(['FluxPipeline', 'FluxKontextPipeline', 'FluxImg2ImgPipeline']);
@@ -81,7 +81,7 @@ export function describeOptimumFlux(dir: string, embedded: boolean): LayoutRepor
   const flow = 'flow-euler';
   const defaults = manifest
     ? { steps: manifest.defaults.steps, guidance: manifest.defaults.guidance, width: size[0], height: size[1], scheduler: flow }
-    : { steps: schnell ? 4 : 28, guidance: schnell ? 0 : kontext ? 2.5 : 3.5, width: 1024, height: 1024, scheduler: flow };
+    : fluxDefaults({ schnell, kontext });
   const family = manifest?.family ?? (kontext ? 'flux-kontext' : schnell ? 'flux-schnell' : 'flux-dev');
   const name = manifest?.name ?? path.basename(dir);
   const tasks: JobKind[] = kontext ? ['generate', 'edit'] : ['generate'];
