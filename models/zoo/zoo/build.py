@@ -1,0 +1,52 @@
+"""Rebuild everything (resuming from checkpoints), or smoke-test everything.
+
+    /usr/bin/python3 -m zoo.build all        # eval sets, vae, judge, data, kontext, export, evaluate
+    /usr/bin/python3 -m zoo.build --smoke    # every step for a few training steps in a temp dir,
+                                             # every export checked with onnx.checker (CI)
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "evaluate"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", nargs="?", default="all", choices=["all"] + STEPS)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the smoke temp dir")
+    args = ap.parse_args(argv)
+    steps = STEPS if args.what == "all" else [args.what]
+    root = None
+    if args.smoke:
+        root = tempfile.mkdtemp(prefix="zoo-smoke-")
+        os.environ["ZOO_SMOKE_ROOT"] = root
+    t0 = time.time()
+    try:
+        for s in steps:
+            t = time.time()
+            print(f"== zoo.{s}{' --smoke' if args.smoke else ''}", flush=True)
+            mod = importlib.import_module(f"zoo.{s}")
+            mod.main(["--smoke"] if args.smoke else [])
+            print(f"== zoo.{s} done in {time.time() - t:.0f}s", flush=True)
+        if args.smoke:
+            import onnx
+            from pathlib import Path
+            files = sorted(Path(root).rglob("*.onnx"))
+            for f in files:
+                onnx.checker.check_model(str(f), full_check=True)
+            print(f"smoke ok: {len(files)} ONNX files pass onnx.checker ({time.time() - t0:.0f}s)")
+    finally:
+        if root and not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

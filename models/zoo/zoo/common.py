@@ -1,0 +1,168 @@
+"""Paths, seeding, checkpoints and logging shared by every zoo command."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ZOO_DIR = Path(__file__).resolve().parent.parent          # models/zoo
+MODELS_DIR = ZOO_DIR.parent                                # models
+REPO_DIR = MODELS_DIR.parent
+TINY_DIR = MODELS_DIR / "tiny"
+CACHE_DIR = ZOO_DIR / ".cache"
+OPSET = 17
+
+
+_THREADS_SET = False
+
+
+def set_threads() -> None:
+    global _THREADS_SET
+    n = int(os.environ.get("ZOO_THREADS", "1"))   # see README: 1 thread beats 2 on a shared CPU
+    torch.set_num_threads(n)
+    torch.set_flush_denormal(True)   # denormals (Adam moments of zero-init AdaLN weights) are ~100x slower
+    if not _THREADS_SET:
+        _THREADS_SET = True
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:
+            pass
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+class Paths:
+    """Where a command reads and writes. --smoke redirects everything to a temp dir."""
+
+    def __init__(self, smoke: bool = False, root: Path | None = None):
+        self.smoke = smoke
+        if smoke:
+            base = Path(root) if root else Path(tempfile.mkdtemp(prefix="zoo-smoke-"))
+            self.tiny = base / "tiny"
+            self.cache = base / "cache"
+        else:
+            self.tiny = TINY_DIR
+            self.cache = CACHE_DIR
+        self.eval = self.tiny / "eval"
+        self.kontext = self.tiny / "kontext"
+        self.judge = self.tiny / "judge"
+        self.ckpt = self.cache / "ckpt"
+        self.data = self.cache / "data"
+        self.logs = self.cache / "logs"
+        for p in (self.tiny, self.cache, self.ckpt, self.data, self.logs):
+            p.mkdir(parents=True, exist_ok=True)
+
+
+def base_parser(desc: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=desc)
+    ap.add_argument("--smoke", action="store_true",
+                    help="train a few steps into a temp dir, export, run onnx.checker")
+    ap.add_argument("--smoke-root", default=None, help="temp root shared by a smoke chain")
+    return ap
+
+
+def paths_from_args(args) -> Paths:
+    root = Path(args.smoke_root) if getattr(args, "smoke_root", None) else None
+    if args.smoke and root is None and os.environ.get("ZOO_SMOKE_ROOT"):
+        root = Path(os.environ["ZOO_SMOKE_ROOT"])
+    return Paths(smoke=args.smoke, root=root)
+
+
+class Logger:
+    def __init__(self, path: Path | None):
+        self.f = open(path, "a") if path else None
+        self.t0 = time.time()
+
+    def __call__(self, *a):
+        msg = " ".join(str(x) for x in a)
+        line = f"[{time.strftime('%H:%M:%S')} +{time.time() - self.t0:7.0f}s] {msg}"
+        print(line, flush=True)
+        if self.f:
+            self.f.write(line + "\n")
+            self.f.flush()
+
+
+def save_ckpt(path: Path, state: dict) -> None:
+    """Atomic checkpoint write (a crash never leaves a truncated checkpoint)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_ckpt(path: Path):
+    if path.exists():
+        return torch.load(path, map_location="cpu")
+    return None
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    np.random.set_state(s["numpy"])
+    random.setstate(s["python"])
+
+
+def write_json(path: Path, obj, indent=1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=indent)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def check_onnx(path: Path) -> None:
+    import onnx
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+class EMA:
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, decay: float | None = None):
+        d = self.decay if decay is None else decay
+        for k, v in model.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.shadow[k].copy_(v)
+
+    def state_dict(self):
+        return self.shadow
+
+    def load_state_dict(self, sd):
+        self.shadow = {k: v.clone() for k, v in sd.items()}
+
+
+def rmtree(p: Path) -> None:
+    shutil.rmtree(p, ignore_errors=True)
+
+
+def die(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,274 @@
+"""Measure the tiny Kontext model and the judge; write models/tiny/report.json and REPORT.md.
+
+    /usr/bin/python3 -m zoo.evaluate [--smoke] [--limit N] [--guidance G]
+
+Follows the procedure the TypeScript engine re-implements (zoo.pipeline): per-item Philox noise
+from the item's seed, steps/guidance from the manifest defaults, Euler flow matching on the
+shifted schedule, VAE decode, uint8 RGB, judge. Then runs the exported ONNX files in
+onnxruntime-node (node/ortcheck.mjs) on a few items to check parity and to time one image.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import world as W
+from .common import ZOO_DIR, Logger, base_parser, load_ckpt, paths_from_args, read_json, set_threads, write_json
+from .png import read_png
+
+
+def load_judge(P):
+    from .judge import Judge
+    ck = load_ckpt(P.ckpt / "judge_final.pt")
+    if ck is None:
+        raise SystemExit("no judge: run python3 -m zoo.judge first")
+    j = Judge()
+    j.load_state_dict(ck["model"])
+    j.eval()
+    return j, ck.get("accuracy", {})
+
+
+@torch.no_grad()
+def judge_images(judge, imgs_u8: np.ndarray) -> list[dict]:
+    x = torch.from_numpy(imgs_u8).permute(0, 3, 1, 2).float() / 255.0
+    bg, s, c, z = (o.numpy() for o in judge(x))
+    return [W.judged_scene(bg[i], s[i], c[i], z[i]) for i in range(len(imgs_u8))]
+
+
+def t2i_correct(judged: dict, gt: dict) -> bool:
+    key = lambda sc: sorted((o["cell"], o["shape"], o["color"], o["size"]) for o in sc["objects"])
+    return judged["background"] == gt["background"] and key(judged) == key(gt)
+
+
+def edit_score(judged: dict, item: dict):
+    """-> (applied, preserved, failures list)"""
+    tgt = item["target_scene"]
+    J = {o["cell"]: o for o in judged["objects"]}
+    req = {(r["object"], r["attribute"]) for r in item["requested"]}
+    applied = preserved = True
+    fails = []
+    for i, o in enumerate(tgt["objects"]):
+        j = J.get(o["cell"])
+        for attr in ("shape", "color", "size", "position"):
+            ok = j is not None and (attr == "position" or j[attr] == o[attr])
+            r = (i, attr) in req
+            if not ok:
+                fails.append(("requested " if r else "kept ") + attr)
+            if r:
+                applied &= ok
+            else:
+                preserved &= ok
+    ok = judged["background"] == tgt["background"]
+    if not ok:
+        fails.append(("requested " if (None, "background") in req else "kept ") + "background")
+    if (None, "background") in req:
+        applied &= ok
+    else:
+        preserved &= ok
+    if set(J) - {o["cell"] for o in tgt["objects"]}:
+        preserved = False
+        fails.append("extra shape")
+    return applied, preserved, fails
+
+
+def defaults(P):
+    m = P.kontext / "atelier.json"
+    d = read_json(m)["defaults"] if m.exists() else {"steps": 20, "guidance": 1.0}
+    return int(d["steps"]), float(d["guidance"])
+
+
+def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, keep=False, cfg=None):
+    from .kontext import make_sampler
+    judge, _ = load_judge(P)
+    sampler = make_sampler(model, P)
+    d_steps, d_g = defaults(P)
+    steps = steps or d_steps
+    guidance = d_g if guidance is None else guidance
+    t2i = read_json(P.eval / "t2i.json")["items"][:limit]
+    edit = read_json(P.eval / "edit.json")["items"][:limit]
+    res = {"steps": steps, "guidance": guidance}
+    ok, by_n, images = [], {}, {}
+    for i in range(0, len(t2i), bs):
+        b = t2i[i:i + bs]
+        z = sampler.sample([it["prompt"] for it in b], [it["seed"] for it in b], steps, guidance, cfg=cfg)
+        imgs = sampler.decode(z)
+        for it, js, im in zip(b, judge_images(judge, imgs), imgs):
+            c = t2i_correct(js, it["scene"])
+            ok.append(c)
+            by_n.setdefault(it["n_objects"], []).append(c)
+            if keep:
+                images[it["id"]] = im
+    res["t2i_all_correct"] = float(np.mean(ok)) if ok else 0.0
+    res["t2i_n"] = len(ok)
+    res["t2i_by_objects"] = {str(k): float(np.mean(v)) for k, v in sorted(by_n.items())}
+    app, pres, by_p, fails = [], [], {}, {}
+    for i in range(0, len(edit), bs):
+        b = edit[i:i + bs]
+        src = np.stack([read_png(P.eval / it["source"]) for it in b])
+        ctx = sampler.encode_images(src)
+        z = sampler.sample([it["instruction"] for it in b], [it["seed"] for it in b], steps, guidance, context=ctx,
+                           cfg=cfg)
+        imgs = sampler.decode(z)
+        for it, js, im in zip(b, judge_images(judge, imgs), imgs):
+            a, p, f = edit_score(js, it)
+            app.append(a)
+            pres.append(p)
+            by_p.setdefault(it["n_parts"], []).append((a, p))
+            for x in f:
+                fails[x] = fails.get(x, 0) + 1
+            if keep:
+                images[it["id"]] = im
+    res["edit_applied"] = float(np.mean(app)) if app else 0.0
+    res["edit_preserved"] = float(np.mean(pres)) if pres else 0.0
+    res["edit_n"] = len(app)
+    res["edit_by_parts"] = {str(k): {"applied": float(np.mean([a for a, _ in v])),
+                                     "preserved": float(np.mean([p for _, p in v])), "n": len(v)}
+                            for k, v in sorted(by_p.items())}
+    res["edit_failures"] = dict(sorted(fails.items(), key=lambda kv: -kv[1]))
+    if keep:
+        res["_images"] = images
+    return res
+
+
+def ort_check(P, model, log, n=4, repeats=5):
+    """Run n t2i + n edit items through the ONNX files in onnxruntime-node; compare with torch."""
+    from .kontext import make_sampler
+    from .philox import philox_noise
+    from .pipeline import sigma_schedule
+    sampler = make_sampler(model, P)
+    steps, g = defaults(P)
+    t2i = read_json(P.eval / "t2i.json")["items"][:n]
+    edit = read_json(P.eval / "edit.json")["items"][:n]
+    items, py = [], []
+    for it in t2i + edit:
+        text = it.get("prompt") or it["instruction"]
+        src = None
+        ctx = None
+        if "source" in it:
+            u8 = read_png(P.eval / it["source"])
+            src = (torch.from_numpy(u8).permute(2, 0, 1).float() / 127.5 - 1.0).reshape(-1).tolist()
+            ctx = sampler.encode_images(u8[None])
+        items.append({"clip_ids": sampler.clip_tok.encode(text), "t5_ids": sampler.t5_tok.encode(text),
+                      "noise": philox_noise(it["seed"], (1, 16, 8, 8)).reshape(-1).tolist(), "source": src})
+        py.append(sampler.decode(sampler.sample([text], [it["seed"]], steps, g, context=ctx))[0])
+    sig = [float(np.float32(s)) for s in sigma_schedule(steps, 16)]
+    req = {"model_dir": str(P.kontext), "steps": steps, "guidance": g, "sigmas": sig, "repeats": repeats,
+           "shift": sampler.shift, "scale": sampler.scale, "items": items}
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "req.json").write_text(json.dumps(req))
+        try:
+            r = subprocess.run(["node", str(ZOO_DIR / "node" / "ortcheck.mjs"), f"{d}/req.json", f"{d}/res.json"],
+                               capture_output=True, text=True, timeout=900)
+        except FileNotFoundError:
+            log("ort check skipped: node not found")
+            return None
+        if r.returncode != 0:
+            log("ort check failed:", r.stderr[-2000:])
+            return None
+        res = json.loads((Path(d) / "res.json").read_text())
+    diffs = [int(np.abs(np.array(o["image"], np.int32).reshape(64, 64, 3) - p.astype(np.int32)).max())
+             for o, p in zip(res["items"], py)]
+    out = {"max_abs_uint8_diff": max(diffs), "mean_max_diff": float(np.mean(diffs)), "items": len(diffs),
+           "seconds_t2i": res["seconds_t2i"], "seconds_edit": res["seconds_edit"]}
+    log("onnxruntime-node check", out)
+    return out
+
+
+def file_sizes(P) -> dict:
+    out = {}
+    for sub in ("kontext", "judge", "eval"):
+        d = P.tiny / sub
+        if d.exists():
+            out[sub] = sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+    out["total_bytes"] = sum(out.values())
+    return out
+
+
+def details(P, model, judge) -> dict:
+    """Parameter counts, file sizes and training time of each committed model."""
+    def mb(*rel):
+        return round(sum((P.tiny / r).stat().st_size for r in rel if (P.tiny / r).exists()) / 1e6, 2)
+
+    def trained(name):
+        ck = load_ckpt(P.ckpt / f"{name}_final.pt") or {}
+        s = ck.get("train_seconds")
+        steps = ck.get("steps")
+        extra = f" + {ck['distill_steps']} distillation" if ck.get("distill_steps") else ""
+        return (f"{steps}{extra} steps, {s / 3600:.1f} h" if s else f"{steps}{extra} steps") if steps else "-"
+
+    from .judge import load_vae_for_aug
+    vae, _ = load_vae_for_aug(P)
+    n = lambda m: f"{sum(p.numel() for p in m.parameters()) / 1e6:.2f}M"
+    rows = [
+        {"name": "VAE encoder / decoder", "params": f"{n(vae.encoder)} / {n(vae.decoder)}" if vae else "-",
+         "mb": mb("kontext/vae_encoder/model.onnx", "kontext/vae_decoder/model.onnx"), "training": trained("vae")},
+        {"name": "text encoder (CLIP-like)", "params": n(model.clip), "mb": mb("kontext/text_encoder/model.onnx"),
+         "training": "jointly with the transformer"},
+        {"name": "text encoder 2 (T5-like)", "params": n(model.t5), "mb": mb("kontext/text_encoder_2/model.onnx"),
+         "training": "jointly with the transformer"},
+        {"name": "transformer (MMDiT)", "params": n(model.transformer), "mb": mb("kontext/transformer/model.onnx"),
+         "training": trained("kontext")},
+        {"name": "judge", "params": n(judge), "mb": mb("judge/model.onnx"), "training": trained("judge")},
+    ]
+    return {"models": rows}
+
+
+def main(argv=None):
+    ap = base_parser(__doc__)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--guidance", type=float, default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--cfg", type=float, default=None, help="experiment: classifier-free guidance scale")
+    ap.add_argument("--no-write", action="store_true", help="print only (experiments)")
+    args = ap.parse_args(argv)
+    set_threads()
+    P = paths_from_args(args)
+    log = Logger(P.logs / "evaluate.log")
+    from .kontext import load_model
+    model = load_model(P)
+    from .judge import load_vae_for_aug, measure
+    judge, _ = load_judge(P)
+    vae, stats = load_vae_for_aug(P)
+    jacc = measure(judge, P, vae, stats, log, limit=None if not args.smoke else 8)
+    limit = args.limit if not args.smoke else 6
+    t = time.time()
+    r = run_eval(P, model, limit=limit, log=log, steps=args.steps, guidance=args.guidance, cfg=args.cfg)
+    log(f"eval done in {time.time() - t:.0f}s:", json.dumps({k: v for k, v in r.items()}))
+    if args.no_write:
+        return
+    ort = ort_check(P, model, log, n=2 if args.smoke else 4, repeats=1 if args.smoke else 5)
+    rj = jacc.get("rendered", {})
+    report = {
+        "judge_accuracy": {k: rj.get(k) for k in ("shape", "color", "size", "position", "background")},
+        "judge_accuracy_vae_reconstructed": {k: jacc.get("vae_reconstructed", {}).get(k)
+                                             for k in ("shape", "color", "size", "position", "background")},
+        "t2i_all_correct": r["t2i_all_correct"],
+        "edit_applied": r["edit_applied"],
+        "edit_preserved": r["edit_preserved"],
+        "n": {"judge_images": rj.get("n_images"), "judge_objects": rj.get("n_objects"),
+              "t2i": r["t2i_n"], "edit": r["edit_n"]},
+        "steps": r["steps"], "guidance": r["guidance"],
+        "t2i_by_objects": r["t2i_by_objects"], "edit_by_parts": r["edit_by_parts"],
+        "edit_failures": r["edit_failures"],
+        "seconds_per_image_20_steps": (max(x for x in (ort["seconds_t2i"], ort["seconds_edit"]) if x is not None)
+                                       if ort else None),
+        "seconds_t2i_20_steps": ort["seconds_t2i"] if ort else None,
+        "seconds_edit_20_steps": ort["seconds_edit"] if ort else None,
+        "onnx_parity": ({k: ort[k] for k in ("max_abs_uint8_diff", "mean_max_diff", "items")} if ort else None),
+        "sizes_bytes": file_sizes(P),
+        "details": details(P, model, judge),
+    }
+    write_json(P.tiny / "report.json", report)
+    from .report_md import write_report_md
+    write_report_md(P, report)
+    log("wrote", P.tiny / "report.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""Train the tiny FLUX-Kontext-like model: CLIP-like + T5-like text encoders and the MMDiT,
+jointly, with flow matching on text-to-image and Kontext instruction edits.
+
+    /usr/bin/python3 -m zoo.kontext [--smoke] [--steps N]      (resumes from its checkpoint)
+
+Recipe (see models/tiny/REPORT.md): each step takes BE edit samples (noisy target tokens +
+clean source-context tokens with ids [1, row, col]) and BT text-to-image samples (source or
+target captions of the pairs). t = shift_mu(sigmoid(N(0, 1))) (90%) or shift_mu(U(0, 1))
+(10%) with the scheduler's mu for 16 image tokens, so training matches the sampling schedule;
+x_t = (1 - t) x0 + t eps, loss = |v - (eps - x0)|^2. 10% of samples get the empty prompt
+(classifier-free-guidance style), and 30% get the empty prompt's pooled CLIP vector (so the
+per-token T5 stream carries the instruction, which SliderEdit relies on). The guidance input
+receives U(1, 5) during this phase; --distill-steps adds a guidance-distillation phase.
+EMA weights (0.999) are exported.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+
+from .common import (EMA, Logger, base_parser, load_ckpt, paths_from_args, read_json, rng_state, save_ckpt,
+                     seed_all, set_rng_state, set_threads, write_json)
+from .mmdit import MMDIT_CONFIG, FluxTransformer2DModel, image_ids, pack
+from .pipeline import SCHEDULER_CONFIG, Sampler, calc_mu
+from .textenc import CLIP_CONFIG, T5_CONFIG, CLIPTextModel, T5EncoderModel
+from .tokenizers import clip_tokenizer, t5_tokenizer
+
+SEED = 7007
+BE, BT = 32, 24
+P_DROP_TEXT = 0.10
+P_DROP_POOLED = 0.30
+LR = 4e-4
+
+
+class Kontext(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.clip = CLIPTextModel(clip_tokenizer().vocab_size, CLIP_CONFIG)
+        self.t5 = T5EncoderModel(t5_tokenizer().vocab_size, T5_CONFIG)
+        self.transformer = FluxTransformer2DModel(MMDIT_CONFIG)
+
+
+def lr_at(step, steps):
+    warm = 500
+    if step < warm:
+        return LR * (step + 1) / warm
+    start = int(0.75 * steps)
+    if step < start:
+        return LR
+    return 0.1 * LR + 0.9 * LR * 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, steps - start)))
+
+
+def sample_t(rng: np.random.Generator, n: int, mu: float) -> np.ndarray:
+    u = 1.0 / (1.0 + np.exp(-rng.standard_normal(n)))
+    uni = rng.random(n)
+    u = np.where(rng.random(n) < 0.1, uni, u)
+    u = np.clip(u, 1e-4, 1 - 1e-4)
+    e = math.exp(mu)
+    return e * u / (e * u + 1.0 - u)
+
+
+def make_sampler(model: Kontext, P):
+    from .export import load_vae
+    vae, stats, _ = load_vae(P)
+    return Sampler(model.clip, model.t5, model.transformer, vae, stats, clip_tokenizer(), t5_tokenizer())
+
+
+def load_model(P, ema=True) -> Kontext:
+    ck = load_ckpt(P.ckpt / "kontext_final.pt") or load_ckpt(P.ckpt / "kontext.pt")
+    if ck is None:
+        raise SystemExit("no kontext checkpoint: run python3 -m zoo.kontext first")
+    m = Kontext()
+    m.load_state_dict(ck["ema"] if ema else ck["model"])
+    m.eval()
+    return m
+
+
+def train(P, steps, be, bt, log, eval_every, distill_steps=0):
+    from .data import load_all
+    seed_all(SEED)
+    D = load_all(P)
+    N = len(D["src"])
+    log(f"data: {N} pairs")
+    src = torch.from_numpy(D["src"])
+    tgt = torch.from_numpy(D["tgt"])
+    model = Kontext()
+    n_tr = sum(p.numel() for p in model.transformer.parameters())
+    log(f"params: transformer {n_tr / 1e6:.2f}M clip {sum(p.numel() for p in model.clip.parameters()) / 1e6:.2f}M "
+        f"t5 {sum(p.numel() for p in model.t5.parameters()) / 1e6:.2f}M")
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embed" in n or "shared" in n or "norm" in n else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=LR, betas=(0.9, 0.99))
+    ema = EMA(model, 0.999)
+    ck_path = P.ckpt / "kontext.pt"
+    step, spent = 0, 0.0
+    ck = load_ckpt(ck_path)
+    if ck is not None:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        ema.load_state_dict(ck["ema"])
+        step, spent = ck["step"], ck.get("train_seconds", 0.0)
+        set_rng_state(ck["rng"])
+        log(f"resumed from {ck_path} at step {step}")
+    clip_tok, t5_tok = clip_tokenizer(), t5_tokenizer()
+    empty_c = torch.tensor([clip_tok.encode("")], dtype=torch.int64)
+    empty_t = torch.tensor([t5_tok.encode("")], dtype=torch.int64)
+    mu = calc_mu(16)
+    ids_t2i = image_ids(8, 8, 0)
+    ids_edit = torch.cat([image_ids(8, 8, 0), image_ids(8, 8, 1)])
+    txt_ids = torch.zeros(32, 3)
+    last_ck, t0, acc = time.time(), time.time(), []
+    t_start = time.time()
+    total = steps + distill_steps
+    teacher = None
+    model.train()
+    while step < total:
+        if step >= steps and teacher is None:
+            teacher = make_teacher(P, model, ema, log)
+        lr = lr_at(step, steps) if step < steps else lr_distill(step - steps, distill_steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        rng = np.random.default_rng([SEED, step])
+        ie = rng.integers(N, size=be)
+        it = rng.integers(N, size=bt)
+        use_tgt = rng.random(bt) < 0.5
+        # text ids: edits use the instruction; t2i the source or target caption
+        c_ids = np.concatenate([D["clip_instr"][ie], np.where(use_tgt[:, None], D["clip_tgt"][it], D["clip_src"][it])])
+        t_ids = np.concatenate([D["t5_instr"][ie], np.where(use_tgt[:, None], D["t5_tgt"][it], D["t5_src"][it])])
+        c_ids = torch.from_numpy(c_ids.astype(np.int64))
+        t_ids = torch.from_numpy(t_ids.astype(np.int64))
+        drop = torch.from_numpy(rng.random(be + bt) < P_DROP_TEXT)
+        c_ids = torch.where(drop[:, None], empty_c, c_ids)
+        t_ids = torch.where(drop[:, None], empty_t, t_ids)
+        dp = torch.from_numpy(rng.random(be + bt) < P_DROP_POOLED)
+        ctx, pooled = encode(model, c_ids, t_ids, empty_c, dp)
+        x0 = torch.cat([tgt[ie], torch.where(torch.from_numpy(use_tgt)[:, None, None, None], tgt[it], src[it])]).float()
+        t = torch.from_numpy(sample_t(rng, be + bt, mu)).float()
+        eps = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
+        xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * eps
+        v_target = pack(eps - x0)
+        xp = pack(xt)
+        g = torch.from_numpy(rng.uniform(1.0, 5.0, be + bt).astype(np.float32))
+        cpk = pack(src[ie].float())
+        if teacher is not None:        # guidance distillation: match the teacher's CFG velocity at scale g
+            with torch.no_grad():
+                tc, tp = encode(teacher, c_ids, t_ids, empty_c, dp)
+                uc, up = encode(teacher, empty_c.expand_as(c_ids), empty_t.expand_as(t_ids), empty_c,
+                                torch.zeros_like(dp))
+                ttr = teacher.transformer
+                gg = g[:, None, None]
+                v_target = torch.cat([
+                    cfg_velocity(ttr, torch.cat([xp[:be], cpk], 1), tc[:be], tp[:be], uc[:be], up[:be], t[:be],
+                                 ids_edit, txt_ids, gg[:be])[:, :16],
+                    cfg_velocity(ttr, xp[be:], tc[be:], tp[be:], uc[be:], up[be:], t[be:], ids_t2i, txt_ids, gg[be:])])
+        tr = model.transformer
+        ve = tr(torch.cat([xp[:be], cpk], 1), ctx[:be], pooled[:be], t[:be], ids_edit, txt_ids,
+                g[:be])[:, :16]
+        vt = tr(xp[be:], ctx[be:], pooled[be:], t[be:], ids_t2i, txt_ids, g[be:])
+        le = (ve - v_target[:be]).pow(2).mean()
+        lt = (vt - v_target[be:]).pow(2).mean()
+        loss = (le * be + lt * bt) / (be + bt)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.update(model, min(0.999, (1 + step) / (10 + step)))
+        step += 1
+        acc.append((le.item(), lt.item(), gn.item()))
+        if step % 25 == 0 or step == total:
+            a = np.mean(acc, 0)
+            log(f"step {step}/{total} loss edit {a[0]:.4f} t2i {a[1]:.4f} gnorm {a[2]:.2f} lr {lr:.2e} "
+                f"{(time.time() - t0) / len(acc):.2f}s/step")
+            acc = []
+            t0 = time.time()
+        if time.time() - last_ck > 300 or step == steps or step == total:
+            save_ckpt(ck_path, {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
+                                "step": step, "rng": rng_state(), "train_seconds": spent + time.time() - t_start})
+            last_ck = time.time()
+        if eval_every and step % eval_every == 0:
+            quick_eval(P, ema, log, step)
+            model.train()
+    model.train_seconds = spent + time.time() - t_start
+    return model, ema
+
+
+def encode(m, c_ids, t_ids, empty_c, pooled_drop):
+    """T5 sequence + CLIP pooled (the empty prompt's pooled where pooled_drop)."""
+    _, pooled = m.clip(torch.cat([c_ids, empty_c]))
+    pooled, pooled_empty = pooled[:-1], pooled[-1:]
+    return m.t5(t_ids), torch.where(pooled_drop[:, None], pooled_empty, pooled)
+
+
+def cfg_velocity(tr, x, c, p, uc, up, t, ids, txt_ids, g):
+    one = torch.ones(x.shape[0])
+    vc = tr(x, c, p, t, ids, txt_ids, one)
+    vu = tr(x, uc, up, t, ids, txt_ids, one)
+    return vu + g * (vc - vu)
+
+
+def lr_distill(k, n):
+    return 1e-4 * 0.5 * (1 + math.cos(math.pi * k / max(1, n))) + 1e-5
+
+
+def make_teacher(P, model, ema, log):
+    """Guidance distillation starts from the main phase's EMA weights (student and frozen teacher)."""
+    path = P.ckpt / "kontext_teacher.pt"
+    ck = load_ckpt(path)
+    if ck is None:
+        save_ckpt(path, {"ema": ema.state_dict()})
+        model.load_state_dict(ema.state_dict())
+        log("guidance distillation: teacher = EMA of the main phase; student starts from it")
+        ck = load_ckpt(path)
+    teacher = Kontext()
+    teacher.load_state_dict(ck["ema"])
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher
+
+
+def quick_eval(P, ema, log, step, n=64):
+    """Monitor: the first n items of each eval set with the EMA weights (the report uses all)."""
+    from .evaluate import run_eval
+    if load_ckpt(P.ckpt / "judge_final.pt") is None:
+        return
+    m = Kontext()
+    m.load_state_dict(ema.state_dict())
+    m.eval()
+    r = run_eval(P, m, limit=n, log=None)
+    log(f"[eval@{step}] t2i_all_correct {r['t2i_all_correct']:.3f} edit_applied {r['edit_applied']:.3f} "
+        f"edit_preserved {r['edit_preserved']:.3f} (n={n})")
+
+
+def export_kontext(P, log):
+    """Export text encoders + transformer, write configs, tokenizers, scheduler, model_index, manifest."""
+    from .export import _export, load_vae, DIFFUSERS_VERSION
+    from .tokenizers import CLIP_MAX_LENGTH, T5_MAX_LENGTH
+    m = load_model(P)
+    out = P.kontext
+    clip_tok, t5_tok = clip_tokenizer(), t5_tokenizer()
+    Lc, Lt = CLIP_MAX_LENGTH, T5_MAX_LENGTH
+    _export(m.clip, (torch.zeros(1, Lc, dtype=torch.int32),), out / "text_encoder" / "model.onnx", ["input_ids"],
+            ["last_hidden_state", "pooler_output"],
+            {"input_ids": {0: "batch_size", 1: "sequence_length"},
+             "last_hidden_state": {0: "batch_size", 1: "sequence_length"}, "pooler_output": {0: "batch_size"}}, log)
+    _export(m.t5, (torch.zeros(1, Lt, dtype=torch.int64),), out / "text_encoder_2" / "model.onnx", ["input_ids"],
+            ["last_hidden_state"], {"input_ids": {0: "batch_size", 1: "sequence_length"},
+                                    "last_hidden_state": {0: "batch_size", 1: "sequence_length"}}, log)
+    c = MMDIT_CONFIG
+    args = (torch.zeros(1, 32, c["in_channels"]), torch.zeros(1, Lt, c["joint_attention_dim"]),
+            torch.zeros(1, c["pooled_projection_dim"]), torch.ones(1), torch.cat([image_ids(8, 8, 0), image_ids(8, 8, 1)]),
+            torch.zeros(Lt, 3), torch.ones(1))
+    _export(m.transformer, args, out / "transformer" / "model.onnx",
+            ["hidden_states", "encoder_hidden_states", "pooled_projections", "timestep", "img_ids", "txt_ids",
+             "guidance"], ["out_hidden_states"],
+            {"hidden_states": {0: "batch_size", 1: "packed_height_width"},
+             "encoder_hidden_states": {0: "batch_size", 1: "sequence_length"},
+             "pooled_projections": {0: "batch_size"}, "timestep": {0: "batch_size"},
+             "img_ids": {0: "packed_height_width"}, "txt_ids": {0: "sequence_length"}, "guidance": {0: "batch_size"},
+             "out_hidden_states": {0: "batch_size", 1: "packed_height_width"}}, log)
+    _, stats, vcfg = load_vae(P)
+    write_json(out / "transformer" / "config.json",
+               {"_class_name": "FluxTransformer2DModel", "_diffusers_version": DIFFUSERS_VERSION, **c})
+    write_json(out / "text_encoder" / "config.json", {
+        "architectures": ["CLIPTextModel"], "model_type": "clip_text_model", **CLIP_CONFIG,
+        "vocab_size": clip_tok.vocab_size, "bos_token_id": clip_tok.bos_id, "eos_token_id": clip_tok.eos_id,
+        "pad_token_id": clip_tok.eos_id, "max_position_embeddings": Lc, "torch_dtype": "float32"})
+    write_json(out / "text_encoder_2" / "config.json", {
+        "architectures": ["T5EncoderModel"], "model_type": "t5", **{k: v for k, v in T5_CONFIG.items() if k != "max_length"},
+        "dense_act_fn": "gelu_new", "is_gated_act": True, "vocab_size": t5_tok.vocab_size, "pad_token_id": 0,
+        "eos_token_id": 1, "decoder_start_token_id": 0, "torch_dtype": "float32"})
+    clip_tok.write(out / "tokenizer")
+    t5_tok.write(out / "tokenizer_2")
+    write_json(out / "scheduler" / "scheduler_config.json", SCHEDULER_CONFIG)
+    write_json(out / "model_index.json", {
+        "_class_name": "FluxKontextPipeline", "_diffusers_version": DIFFUSERS_VERSION,
+        "scheduler": ["diffusers", "FlowMatchEulerDiscreteScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"], "text_encoder_2": ["transformers", "T5EncoderModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"], "tokenizer_2": ["transformers", "T5TokenizerFast"],
+        "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]})
+    rep = P.tiny / "report.json"
+    defaults = read_json(out / "atelier.json")["defaults"] if (out / "atelier.json").exists() else None
+    write_json(out / "atelier.json", manifest(stats, vcfg, defaults))
+    log(f"wrote configs, tokenizers and manifest to {out}")
+
+
+GUIDANCE_NOTE = ("trained with the guidance input fed U(1, 5) and no guidance distillation: the input is wired "
+                 "(FLUX-dev/Kontext graph signature) but inert; any value gives the same image up to float noise")
+
+
+def manifest(stats, vcfg, defaults=None) -> dict:
+    from .tokenizers import CLIP_MAX_LENGTH, T5_MAX_LENGTH
+    return {
+        "format": "atelier-model/1",
+        "name": "tiny-kontext",
+        "family": "flux-kontext",
+        "layout": "optimum-flux",
+        "image_size": [64, 64],
+        "latent_channels": vcfg["latent_channels"],
+        "vae_scale_factor": 2 ** (len(vcfg["block_out_channels"]) - 1),
+        "vae": {"scaling_factor": stats["scaling_factor"], "shift_factor": stats["shift_factor"]},
+        "packing": {"patch": 2, "token_dim": 4 * vcfg["latent_channels"], "image_id_axis0": 0, "context_id_axis0": 1},
+        "text": {"clip_max_length": CLIP_MAX_LENGTH, "t5_max_length": T5_MAX_LENGTH,
+                 "clip_pad": "eos", "t5_pad_id": 0},
+        "scheduler": {k: SCHEDULER_CONFIG[k] for k in ("base_image_seq_len", "max_image_seq_len", "base_shift",
+                                                        "max_shift", "use_dynamic_shifting")},
+        "defaults": defaults or {"steps": 20, "guidance": 1.0},
+        "guidance": GUIDANCE_NOTE,
+        "noise": "philox4x32-10 box-muller (docs/zoo-contract.md), shape (1, C, H/8, W/8) per image",
+        "eval": {"t2i": "../eval/t2i.json", "edit": "../eval/edit.json"},
+        "judge": {"model": "../judge/model.onnx", "labels": "../judge/labels.json"},
+    }
+
+
+def main(argv=None):
+    ap = base_parser(__doc__)
+    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--distill-steps", type=int, default=0)
+    args = ap.parse_args(argv)
+    set_threads()
+    P = paths_from_args(args)
+    log = Logger(P.logs / "kontext.log")
+    if args.smoke:
+        steps, be, bt, ev, ds = 3, 4, 4, 0, 2
+    else:
+        steps, be, bt, ev, ds = args.steps, BE, BT, args.eval_every, args.distill_steps
+    fin = load_ckpt(P.ckpt / "kontext_final.pt")
+    if fin is not None and fin.get("steps") == steps and fin.get("distill_steps", 0) == ds:
+        log(f"kontext_final.pt is complete ({steps} + {ds} steps)")
+    else:
+        model, ema = train(P, steps, be, bt, log, ev, ds)
+        save_ckpt(P.ckpt / "kontext_final.pt", {"ema": ema.state_dict(), "model": model.state_dict(), "steps": steps,
+                                                 "distill_steps": ds,
+                                                 "train_seconds": getattr(model, "train_seconds", None)})
+    if args.smoke:
+        export_kontext(P, log)
+
+
+if __name__ == "__main__":
+    main()
