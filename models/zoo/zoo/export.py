@@ -48,6 +48,26 @@ def vae_config_json(cfg, stats) -> dict:
     return dict(sorted(c.items()))
 
 
+@torch.no_grad()
+def fit_latent_rgb(P, n: int = 512) -> dict:
+    """Preview projection for normalized latents: least-squares RGB (in [-1, 1], 8x8-averaged)
+    = z . factors + bias over n rendered scenes, so the engine's step previews show colours."""
+    import numpy as np
+    from .vae import random_batch, to_tensor
+    vae, stats, _ = load_vae(P)
+    x = to_tensor(random_batch(np.random.default_rng(4242), n))
+    mean, _ = vae.encode(x)
+    z = (mean - stats["shift_factor"]) * stats["scaling_factor"]
+    rgb = torch.nn.functional.avg_pool2d(x, 8)
+    zf = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1]).double()
+    yf = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    a = torch.cat([zf, torch.ones(zf.shape[0], 1, dtype=torch.float64)], 1)
+    sol = torch.linalg.lstsq(a, yf).solution
+    rmse = (a @ sol - yf).pow(2).mean().sqrt().item()
+    return {"latent_rgb_factors": [[round(v, 6) for v in row] for row in sol[:-1].tolist()],
+            "latent_rgb_bias": [round(v, 6) for v in sol[-1].tolist()], "fit_rmse": round(rmse, 4)}
+
+
 def export_vae(P, log):
     from .vae_model import VaeDecoderExport, VaeEncoderExport
     vae, stats, cfg = load_vae(P)

@@ -79,10 +79,10 @@ def load_model(P, ema=True) -> Kontext:
     return m
 
 
-def train(P, steps, be, bt, log, eval_every, distill_steps=0):
+def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None):
     from .data import load_all
     seed_all(SEED)
-    D = load_all(P)
+    D = load_all(P, n_chunks)
     N = len(D["src"])
     log(f"data: {N} pairs")
     src = torch.from_numpy(D["src"])
@@ -286,7 +286,8 @@ def export_kontext(P, log):
         "transformer": ["diffusers", "FluxTransformer2DModel"], "vae": ["diffusers", "AutoencoderKL"]})
     rep = P.tiny / "report.json"
     defaults = read_json(out / "atelier.json")["defaults"] if (out / "atelier.json").exists() else None
-    write_json(out / "atelier.json", manifest(stats, vcfg, defaults))
+    from .export import fit_latent_rgb
+    write_json(out / "atelier.json", {**manifest(stats, vcfg, defaults), "preview": fit_latent_rgb(P, 32 if P.smoke else 512)})
     log(f"wrote configs, tokenizers and manifest to {out}")
 
 
@@ -323,6 +324,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=30000)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--distill-steps", type=int, default=0)
+    ap.add_argument("--chunks", type=int, default=None,
+                    help="train on the first N data chunks (default: all of zoo.data's chunks)")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
@@ -335,7 +338,7 @@ def main(argv=None):
     if fin is not None and fin.get("steps") == steps and fin.get("distill_steps", 0) == ds:
         log(f"kontext_final.pt is complete ({steps} + {ds} steps)")
     else:
-        model, ema = train(P, steps, be, bt, log, ev, ds)
+        model, ema = train(P, steps, be, bt, log, ev, ds, args.chunks if not args.smoke else None)
         save_ckpt(P.ckpt / "kontext_final.pt", {"ema": ema.state_dict(), "model": model.state_dict(), "steps": steps,
                                                  "distill_steps": ds,
                                                  "train_seconds": getattr(model, "train_seconds", None)})
