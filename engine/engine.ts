@@ -39,6 +39,7 @@ import { HistoryStore } from './stores/history.js';
 import { engineVersion } from './version.js';
 import { AdapterManager, type AdapterSetting, type AdapterSource } from './adapters/manager.js';
 import { adapterInfo } from './adapters/info.js';
+import { SliderEditRunner } from './methods/slideredit/runner.js';
 
 export type PipelineFactory = (entry: ModelEntry, provider: ProviderChoice, options: PipelineOptions) => Promise<Pipeline>;
 export type EngineListener = (event: EventEnvelope) => void;
@@ -78,6 +79,8 @@ export class Engine {
   private loading: Promise<unknown> = Promise.resolve();
   /** LoRA and other adapter files, and the ones active on the loaded model (engine/adapters). */
   readonly adapters: AdapterManager;
+  /** SliderEdit: edit jobs with sliders, their cached encodings (engine/methods/slideredit). */
+  readonly sliderEdit: SliderEditRunner;
 
   constructor(options: EngineOptions) {
     this.dataDir = options.dataDir;
@@ -87,6 +90,7 @@ export class Engine {
     this.previewEvery = options.previewEvery ?? 1;
     this.pipelineOptions = { lowMemory: options.lowMemory ?? false, graphCacheDir: path.join(options.dataDir, 'cache', 'graphs') };
     this.adapters = new AdapterManager(options.dataDir);
+    this.sliderEdit = new SliderEditRunner(this.adapters);
     this.queue = new JobQueue<JobOutput>({
       queued: (jobId, kind, position) => this.emit('jobQueued', { jobId, kind, position }),
       started: (jobId, kind) => this.emit('jobStarted', { jobId, kind }),
@@ -162,6 +166,7 @@ export class Engine {
   }
 
   private async unloadCurrent(): Promise<void> {
+    this.sliderEdit.clear();
     if (this.adapters.active().length > 0) {
       this.adapters.reset(); // adapters belong to the model they were set on
       this.emit('adaptersChanged', { adapters: [] });
@@ -200,6 +205,11 @@ export class Engine {
     const result = this.loading.then(run, run);
     this.loading = result.catch(() => undefined);
     return result;
+  }
+
+  /** SliderEdit: the sub-instructions of an instruction (automatic, or `parts` checked) and their T5 tokens. */
+  sliderParts(instruction: string, parts?: string[]): MethodResult<'sliderParts'> {
+    return { parts: this.sliderEdit.parts(instruction, parts, this.loaded?.pipeline ?? null) };
   }
 
   /** Queues a job on the loaded model and returns its id; the outcome arrives as events. */
@@ -287,7 +297,15 @@ export class Engine {
     let image: RgbImage;
     let text: string;
     let strength: number | undefined;
-    if (request.kind === 'generate') {
+    let sliders: JobMetadata['sliders'];
+    if (request.kind !== 'edit' || !request.sliders) await this.sliderEdit.plain(pipeline);
+    if (request.kind === 'edit' && request.sliders) {
+      text = request.instruction;
+      const job = { modelId: info.id, modelDir: entry.dir, pipeline, imageBytes: request.image, decodeImage: () => sourceImage(request.image), instruction: text, sliders: request.sliders };
+      const result = await this.sliderEdit.run(job, { seed, steps, guidance }, hooks);
+      image = result.image;
+      sliders = { parts: result.parts, strengths: result.strengths };
+    } else if (request.kind === 'generate') {
       text = request.prompt;
       const width = request.width ?? defaults.width;
       const height = request.height ?? defaults.height;
@@ -323,6 +341,7 @@ export class Engine {
       scheduler,
       ...(negativePrompt ? { negativePrompt } : {}),
       ...(strength !== undefined ? { strength } : {}),
+      ...(sliders ? { sliders } : {}),
     };
     const png = await encodePng(image, metadataTextChunks(metadata));
     try {

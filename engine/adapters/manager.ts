@@ -10,7 +10,8 @@
  *   sessions. Changing only live weights changes no plan: the new scales go out with the next run
  *   (a slider moves without rebuilding anything). Baked and live graphs are built when the
  *   pipeline next opens the graph (cached by content in DATA_DIR/cache/adapters).
- * - `setTokenScales` is where SliderEdit puts its per-token vectors.
+ * - `setTokenScales` is where SliderEdit puts its per-token vectors; `setMethodAdapters` adds a
+ *   method's own adapters (SliderEdit's STLoRA) next to the user's list without listing them.
  * Methods (SliderEdit, concepts, the watermark) configure adapters through this class only.
  */
 import { createHash } from 'node:crypto';
@@ -52,6 +53,8 @@ export class AdapterManager {
   private readonly indexes = new LruCache<string, ModuleIndex>(8);
   private readonly scales = new AdapterScales();
   private settings: ActiveAdapter[] = [];
+  /** Adapters a method runs next to the user's (SliderEdit's STLoRA): applied, not listed in active(). */
+  private methodSettings: AdapterSetting[] = [];
   private signatures = new Map<string, string>();
 
   constructor(private readonly dataDir: string) {}
@@ -122,7 +125,7 @@ export class AdapterManager {
 
   /** Whether applying `settings` would only change live weights (no graph rebuilt or reopened). */
   onlyWeights(host: AdapterHost, settings: AdapterSetting[]): boolean {
-    const slots = this.slots(settings);
+    const slots = this.slots([...settings, ...this.methodSettings]);
     return host.graphs().every((g) => planSignature(g.component, slots) === (this.signatures.get(g.name) ?? planSignature(g.component, [])));
   }
 
@@ -131,6 +134,27 @@ export class AdapterManager {
   }
 
   async apply(host: AdapterHost, settings: AdapterSetting[]): Promise<ActiveAdapter[]> {
+    await this.install(host, settings, this.methodSettings);
+    this.settings = settings.map((s) => ({ id: s.id, name: this.nameOf(s.id), enabled: s.enabled, weight: s.weight, mode: s.mode, perToken: s.perToken ?? false, allowPartial: s.allowPartial ?? false }));
+    return this.active();
+  }
+
+  /**
+   * The adapters a method runs on the loaded model next to the user's list ([] removes them); only
+   * graphs whose plan changes are rebuilt, so setting the same list again costs nothing.
+   */
+  async setMethodAdapters(host: AdapterHost, settings: AdapterSetting[]): Promise<void> {
+    await this.install(host, this.settings, settings);
+    this.methodSettings = settings.map((s) => ({ ...s }));
+  }
+
+  /** The method adapters set now. */
+  methodAdapters(): AdapterSetting[] {
+    return this.methodSettings.map((s) => ({ ...s }));
+  }
+
+  private async install(host: AdapterHost, user: AdapterSetting[], method: AdapterSetting[]): Promise<void> {
+    const settings = [...user, ...method];
     const ids = new Set<string>();
     for (const s of settings) {
       this.get(s.id);
@@ -171,13 +195,12 @@ export class AdapterManager {
     };
     await host.setHook(slots.length > 0 ? hook : null, changed); // releases only the changed graphs' sessions
     this.signatures = next;
-    this.settings = settings.map((s) => ({ id: s.id, name: this.nameOf(s.id), enabled: s.enabled, weight: s.weight, mode: s.mode, perToken: s.perToken ?? false, allowPartial: s.allowPartial ?? false }));
-    return this.active();
   }
 
   /** Forgets the active settings (a new model was loaded); known files stay known. */
   reset(): void {
     this.settings = [];
+    this.methodSettings = [];
     this.signatures = new Map();
   }
 }

@@ -7,6 +7,7 @@
 import type { ProviderName } from '../protocol/index.js';
 import type { RgbImage } from '../images/rgb.js';
 import type { AdapterHost } from './adapter-host.js';
+import type { TextTokenizer } from '../text/tokenizer.js';
 
 export interface StepReport {
   step: number;
@@ -21,6 +22,8 @@ export interface RunHooks {
   onStep?: (report: StepReport) => void;
   /** Whether step reports should carry a preview image. */
   wantPreview?: boolean;
+  /** The final latents before the VAE decode (evaluations compare runs on them, in float32). */
+  onLatents?: (latents: Float32Array) => void;
 }
 
 export interface GenerateInput {
@@ -54,6 +57,28 @@ export interface EditInput {
   height: number;
 }
 
+/** A prompt's encodings for a FLUX-style denoiser: CLIP's pooled vector and T5's token sequence. */
+export interface TextEncoding {
+  pooled: Float32Array;
+  sequence: Float32Array;
+  /** Real T5 tokens (end-of-text included); the rest of the sequence is padding. */
+  length: number;
+}
+
+/**
+ * The stages of an instruction edit, for methods that keep the encodings between runs (SliderEdit:
+ * a slider move reruns only the denoising loop). The encoders here are not cached by the pipeline.
+ */
+export interface EditStages {
+  /** The T5 tokenizer and the sequence length its encoder gets (token spans, per-token scales). */
+  t5(): { tokenizer: TextTokenizer; maxLength: number };
+  encodeText(text: string): Promise<TextEncoding>;
+  /** The source image as the denoiser's context latents. */
+  encodeImage(image: RgbImage): Promise<Float32Array>;
+  /** The denoising loop and the VAE decode, from encodings made by the two functions above. */
+  denoise(encoding: TextEncoding, context: Float32Array, input: Omit<EditInput, 'image' | 'instruction'>, hooks: RunHooks): Promise<RgbImage>;
+}
+
 export interface Pipeline {
   readonly provider: ProviderName;
   /** Why the pipeline is not on the provider that was asked for, if it is not. */
@@ -63,6 +88,8 @@ export interface Pipeline {
   edit?(input: EditInput, hooks: RunHooks): Promise<RgbImage>;
   /** Image-to-image (SD models); absent where the model has no such task. */
   img2img?(input: Img2ImgInput, hooks: RunHooks): Promise<RgbImage>;
+  /** The edit's stages one by one (FLUX Kontext); absent where the model has no instruction edits. */
+  readonly editStages?: EditStages;
   /** Where adapters (LoRAs) attach (pipelines/adapter-host.ts); absent where a pipeline takes none. */
   readonly adapters?: AdapterHost;
   release(): Promise<void>;

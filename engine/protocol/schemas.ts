@@ -100,6 +100,31 @@ export const GenerateJob = z.object({
 });
 export type GenerateJob = z.infer<typeof GenerateJob>;
 
+/** SliderEdit (engine/methods/slideredit): one strength per sub-instruction of an edit. */
+export const MAX_SLIDER_PARTS = 16;
+export const SliderSettings = z
+  .object({
+    /** The sub-instructions, each found in the instruction in order; [] splits automatically (on "and", "then", commas, semicolons). */
+    parts: z.array(text(4000)).max(MAX_SLIDER_PARTS),
+    /** One per part, 0 (off) to 2 (exaggerated), 1 = as typed; [] gives 1 to every part. */
+    strengths: z.array(z.number().min(0).max(2)).max(MAX_SLIDER_PARTS),
+    /** An STLoRA .safetensors file to use instead of the model's own. */
+    stlora: text(4096).optional(),
+  })
+  .strict();
+export type SliderSettings = z.infer<typeof SliderSettings>;
+
+/** A sub-instruction as the engine splits and tokenizes it. */
+export const SliderPart = z.object({
+  text: z.string(),
+  /** Character range [start, end) in the instruction. */
+  start: z.number().int(),
+  end: z.number().int(),
+  /** Its T5 token range [start, end), or null when no model is loaded to tokenize with. */
+  tokens: z.tuple([z.number().int(), z.number().int()]).nullable(),
+});
+export type SliderPart = z.infer<typeof SliderPart>;
+
 export const EditJob = z.object({
   kind: z.literal('edit'),
   /** The source image as encoded bytes (PNG, JPEG, WebP...). */
@@ -108,6 +133,8 @@ export const EditJob = z.object({
   seed: seed.optional(),
   steps: steps.optional(),
   guidance: guidance.optional(),
+  /** SliderEdit: strengths per sub-instruction (a slider move reruns only the denoising loop). */
+  sliders: SliderSettings.optional(),
 });
 export type EditJob = z.infer<typeof EditJob>;
 
@@ -145,6 +172,8 @@ export const JobMetadata = z.object({
   scheduler: z.string().optional(),
   negativePrompt: z.string().optional(),
   strength: z.number().optional(),
+  /** SliderEdit's sub-instructions and their strengths. */
+  sliders: z.object({ parts: z.array(z.string()), strengths: z.array(z.number()) }).optional(),
 });
 export type JobMetadata = z.infer<typeof JobMetadata>;
 
@@ -281,6 +310,11 @@ export const methods = {
   inspectAdapter: {
     params: z.union([z.object({ name: text(255), bytes }).strict(), z.object({ path: text(4096) }).strict()]),
     result: AdapterInfo,
+  },
+  /** SliderEdit: an instruction's sub-instructions (the automatic split, or `parts` checked) with their T5 tokens. */
+  sliderParts: {
+    params: z.object({ instruction: text(4000), parts: z.array(text(4000)).max(MAX_SLIDER_PARTS).optional() }).strict(),
+    result: z.object({ parts: z.array(SliderPart) }),
   },
   /** The complete list of adapters on the loaded model (ids from inspectAdapter); [] removes them all. */
   setAdapters: {

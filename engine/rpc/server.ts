@@ -53,6 +53,7 @@ export class RpcServer {
       readHistoryImage: (p) => engine.readHistoryImage(p.jobId),
       inspectAdapter: (p) => engine.inspectAdapter(p),
       setAdapters: async (p) => ({ adapters: await engine.setAdapters(p.adapters) }),
+      sliderParts: (p) => engine.sliderParts(p.instruction, p.parts),
     };
     engine.onEvent((event) => this.send(event));
     transport.onMessage((message) => void this.handle(message));

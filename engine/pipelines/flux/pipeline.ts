@@ -22,7 +22,7 @@ import type { OrtFeeds } from '../../runtime/ort.js';
 import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
 import { TextTokenizer } from '../../text/tokenizer.js';
-import type { EditInput, GenerateInput, Pipeline, RunHooks } from '../pipeline.js';
+import type { EditInput, EditStages, GenerateInput, Pipeline, RunHooks, TextEncoding } from '../pipeline.js';
 import { defaultGraphCacheDir, SessionPool, type PipelineOptions } from '../sessions.js';
 import { adapterHost, FLUX_ADAPTER_COMPONENTS as COMPONENTS, type AdapterHost } from '../adapter-host.js';
 import { OPTIMUM_FLUX_IO, type FluxGraphIo, type FluxSpec } from './spec.js';
@@ -37,12 +37,6 @@ export interface StepInputs {
   tokens: number;
   features: number;
   feeds(latents: Float32Array, sigma: number): OrtFeeds;
-}
-
-interface TextEncoding {
-  pooled: Float32Array;
-  sequence: Float32Array;
-  length: number;
 }
 
 type GraphName = 'transformer' | 'clip' | 't5' | 'vaeEncoder' | 'vaeDecoder';
@@ -127,23 +121,36 @@ export class FluxPipeline implements Pipeline {
 
   /** CLIP pooled and T5 sequence encodings of a prompt, cached per prompt (LRU). */
   async encodeText(text: string): Promise<TextEncoding> {
-    return this.textCache.getOrCreate(text, async () => {
-      this.clipTokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.clip);
-      this.t5Tokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.t5);
-      if (this.lowMemory) await this.sessions.release('transformer');
-      const { clipPooled, t5Hidden } = this.io;
-      const clip = await this.session('clip');
-      const clipIds = this.clipTokenizer.encode(text, this.parts.clipLength);
-      const clipOut = await clip.run({ input_ids: tensorFor(clip.input('input_ids'), clipIds.ids, [1, this.parts.clipLength]) });
-      const pooled = float32Of(outputOf(clipOut, clipPooled, clip.file), clipPooled).slice();
-      if (this.lowMemory) await this.sessions.release('clip');
-      const t5 = await this.session('t5');
-      const t5Ids = this.t5Tokenizer.encode(text, this.parts.t5Length);
-      const t5Out = await t5.run({ input_ids: tensorFor(t5.input('input_ids'), t5Ids.ids, [1, this.parts.t5Length]) });
-      const sequence = float32Of(outputOf(t5Out, t5Hidden, t5.file), t5Hidden).slice();
-      if (this.lowMemory) await this.sessions.release('t5');
-      return { pooled, sequence, length: t5Ids.length };
-    });
+    return this.textCache.getOrCreate(text, () => this.runTextEncoders(text));
+  }
+
+  /** Edit stages for SliderEdit (engine/methods/slideredit), which caches the encodings itself. */
+  readonly editStages: EditStages = {
+    t5: () => ({ tokenizer: (this.t5Tokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.t5)), maxLength: this.parts.t5Length }),
+    encodeText: (text) => this.runTextEncoders(text),
+    encodeImage: (image) => this.encodeImage(image),
+    denoise: (encoding, context, input, hooks) => {
+      this.checkSize(input.width, input.height);
+      return this.denoise(encoding, context, input, hooks);
+    },
+  };
+
+  private async runTextEncoders(text: string): Promise<TextEncoding> {
+    this.clipTokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.clip);
+    this.t5Tokenizer ??= TextTokenizer.fromFolder(this.parts.tokenizerDirs.t5);
+    if (this.lowMemory) await this.sessions.release('transformer');
+    const { clipPooled, t5Hidden } = this.io;
+    const clip = await this.session('clip');
+    const clipIds = this.clipTokenizer.encode(text, this.parts.clipLength);
+    const clipOut = await clip.run({ input_ids: tensorFor(clip.input('input_ids'), clipIds.ids, [1, this.parts.clipLength]) });
+    const pooled = float32Of(outputOf(clipOut, clipPooled, clip.file), clipPooled).slice();
+    if (this.lowMemory) await this.sessions.release('clip');
+    const t5 = await this.session('t5');
+    const t5Ids = this.t5Tokenizer.encode(text, this.parts.t5Length);
+    const t5Out = await t5.run({ input_ids: tensorFor(t5.input('input_ids'), t5Ids.ids, [1, this.parts.t5Length]) });
+    const sequence = float32Of(outputOf(t5Out, t5Hidden, t5.file), t5Hidden).slice();
+    if (this.lowMemory) await this.sessions.release('t5');
+    return { pooled, sequence, length: t5Ids.length };
   }
 
   /** The source image as packed, normalized context tokens. */
@@ -184,13 +191,13 @@ export class FluxPipeline implements Pipeline {
    * Everything one denoising step feeds the transformer except the latents and sigma, built once
    * per job: text encodings, ids, guidance. Benchmarks time the bare session.run on these feeds.
    */
-  async stepInputs(text: string, context: Float32Array | null, size: { width: number; height: number; guidance: number }): Promise<StepInputs> {
+  async stepInputs(text: string | TextEncoding, context: Float32Array | null, size: { width: number; height: number; guidance: number }): Promise<StepInputs> {
     const { channels, vaeScaleFactor, t5Length } = this.parts;
     const h = size.height / vaeScaleFactor;
     const w = size.width / vaeScaleFactor;
     const tokens = (h / 2) * (w / 2);
     const features = channels * 4;
-    const encoding = await this.encodeText(text);
+    const encoding = typeof text === 'string' ? await this.encodeText(text) : text;
     const transformer = await this.session('transformer');
     const contextTokens = context ? context.length / features : 0;
     const sequence = tokens + contextTokens;
@@ -224,7 +231,7 @@ export class FluxPipeline implements Pipeline {
   }
 
   private async denoise(
-    text: string,
+    text: string | TextEncoding,
     context: Float32Array | null,
     input: { seed: number; steps: number; guidance: number; width: number; height: number },
     hooks: RunHooks,
@@ -246,6 +253,7 @@ export class FluxPipeline implements Pipeline {
       await hooks.onStep?.({ step: i + 1, total: input.steps, preview });
     }
     throwIfCancelled(hooks.signal);
+    hooks.onLatents?.(latents);
     return this.decode(latents, h, w);
   }
 

@@ -1,0 +1,88 @@
+/**
+ * Which SliderEdit checkpoints go with a model. A job may name an STLoRA file itself; otherwise the
+ * model folder says, in this order:
+ * 1. `atelier.json` field `slideredit: { stlora, gstlora? }` (paths relative to the model folder);
+ * 2. `slideredit/` beside the model folder (the zoo's models/tiny/slideredit/): `slideredit.json`
+ *    with `stlora` / `gstlora` file names, else `stlora.safetensors` / `gstlora.safetensors`;
+ * 3. `slideredit/` inside the model folder, the same way (a real FLUX-Kontext folder a user put
+ *    SliderEdit's released checkpoint into);
+ * 4. the zoo's adapter test set beside the model (`adapters/stlora.slideredit.safetensors`).
+ * Files are read by engine/adapters (any key format; SliderEdit's own bare module names included).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { EngineError } from '../../errors.js';
+
+export interface SliderEditCheckpoints {
+  /** The per-token STLoRA (required). */
+  stlora: string;
+  /** The global-scale GSTLoRA, when there is one (the evaluation's baseline). */
+  gstlora: string | null;
+  /** Where they were found, for messages. */
+  origin: string;
+}
+
+function readJson(file: string): Record<string, unknown> | null {
+  if (!existsSync(file)) return null;
+  try {
+    const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
+  } catch (error) {
+    throw new EngineError('model_error', `${file}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+function fileField(record: Record<string, unknown>, key: string, base: string, where: string): string | null {
+  const value = record[key];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !value) throw new EngineError('model_error', `${where}: "${key}" must be a file name`);
+  const file = path.resolve(base, value);
+  if (!existsSync(file)) throw new EngineError('model_error', `${where}: "${key}" names ${file}, which does not exist`);
+  return file;
+}
+
+function fromFolder(dir: string): SliderEditCheckpoints | null {
+  const manifest = path.join(dir, 'slideredit.json');
+  const json = readJson(manifest);
+  if (json) {
+    const stlora = fileField(json, 'stlora', dir, manifest);
+    if (stlora) return { stlora, gstlora: fileField(json, 'gstlora', dir, manifest), origin: manifest };
+  }
+  const stlora = path.join(dir, 'stlora.safetensors');
+  if (!existsSync(stlora)) return null;
+  const gstlora = path.join(dir, 'gstlora.safetensors');
+  return { stlora, gstlora: existsSync(gstlora) ? gstlora : null, origin: dir };
+}
+
+/** The model's SliderEdit checkpoints, or null when it has none. */
+export function findCheckpoints(modelDir: string): SliderEditCheckpoints | null {
+  const atelier = path.join(modelDir, 'atelier.json');
+  const section = readJson(atelier)?.slideredit;
+  if (section !== undefined) {
+    if (section === null || typeof section !== 'object' || Array.isArray(section)) throw new EngineError('model_error', `${atelier}: "slideredit" must be an object`);
+    const record = section as Record<string, unknown>;
+    const stlora = fileField(record, 'stlora', modelDir, `${atelier} slideredit`);
+    if (stlora) return { stlora, gstlora: fileField(record, 'gstlora', modelDir, `${atelier} slideredit`), origin: atelier };
+  }
+  const found = fromFolder(path.join(modelDir, '..', 'slideredit')) ?? fromFolder(path.join(modelDir, 'slideredit'));
+  if (found) return found;
+  const zoo = path.join(modelDir, '..', 'adapters', 'stlora.slideredit.safetensors');
+  return existsSync(zoo) ? { stlora: path.resolve(zoo), gstlora: null, origin: path.dirname(path.resolve(zoo)) } : null;
+}
+
+/** The STLoRA for a job: the file it names, else the model's; a clear error when there is none. */
+export function stloraFor(modelDir: string, explicit?: string): string {
+  if (explicit) {
+    const file = path.resolve(explicit);
+    if (!existsSync(file)) throw new EngineError('bad_input', `${file}: STLoRA file not found`);
+    return file;
+  }
+  const found = findCheckpoints(modelDir);
+  if (!found) {
+    throw new EngineError(
+      'invalid_params',
+      `${modelDir} has no SliderEdit STLoRA (looked in its atelier.json "slideredit", ${path.join(modelDir, '..', 'slideredit')} and ${path.join(modelDir, 'slideredit')}); give one with the job`,
+    );
+  }
+  return found.stlora;
+}

@@ -1,0 +1,122 @@
+/**
+ * SliderEdit inside the engine: runs edit jobs that carry sliders, and keeps their sessions.
+ *
+ * - The STLoRA (checkpoint.ts) is read once per file by engine/adapters and set as a method adapter
+ *   (live, per-token, weight 1) next to the user's adapters; setting it again is free (no plan
+ *   change), so consecutive slider jobs keep the same transformer session. Jobs without sliders
+ *   remove it first (`plain`), so a plain edit runs the model exactly as without SliderEdit.
+ * - Sessions (session.ts) are kept per (model, source image bytes, instruction, user adapters) in a
+ *   small LRU: a slider move with the same image and instruction skips decoding the image, both
+ *   text encoders and the VAE encoder, and reruns only the denoising loop and the decode.
+ */
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { LruCache } from '../../cache/lru.js';
+import { EngineError, throwIfCancelled } from '../../errors.js';
+import type { RgbImage } from '../../images/rgb.js';
+import type { AdapterManager } from '../../adapters/manager.js';
+import type { Pipeline, RunHooks } from '../../pipelines/pipeline.js';
+import { stloraFor } from './checkpoint.js';
+import { SliderEditSession, type RenderInput } from './session.js';
+import { partSpans } from './spans.js';
+import { locateParts, splitInstruction, type InstructionPart } from './split.js';
+
+export interface SliderRequest {
+  /** The user's split ([] or absent: automatic). */
+  parts?: readonly string[];
+  /** One per part ([] or absent: 1 for every part). */
+  strengths?: readonly number[];
+  /** An STLoRA file instead of the model's own. */
+  stlora?: string;
+}
+
+export interface SliderJob {
+  modelId: string;
+  modelDir: string;
+  pipeline: Pipeline;
+  /** The source image's encoded bytes (the cache key) and how to decode and size them on a miss. */
+  imageBytes: Uint8Array;
+  decodeImage: () => Promise<RgbImage>;
+  instruction: string;
+  sliders: SliderRequest;
+}
+
+export interface SliderResult {
+  image: RgbImage;
+  parts: string[];
+  strengths: number[];
+  /** Whether the encodings came from the cache (a slider move). */
+  cached: boolean;
+}
+
+export interface PartInfo {
+  text: string;
+  start: number;
+  end: number;
+  /** [start, end) in the T5 ids, when a model is loaded to tokenize with. */
+  tokens: [number, number] | null;
+}
+
+export class SliderEditRunner {
+  private readonly sessions = new LruCache<string, SliderEditSession>(4);
+  private readonly adapterIds = new Map<string, string>(); // file:size:mtime -> adapter id
+
+  constructor(private readonly adapters: AdapterManager) {}
+
+  private async stloraId(file: string): Promise<string> {
+    const stat = statSync(file);
+    const key = `${file}:${stat.size}:${stat.mtimeMs}`;
+    let id = this.adapterIds.get(key);
+    if (!id) {
+      id = (await this.adapters.add({ path: file })).id;
+      this.adapterIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** Runs one slider job: the STLoRA in place, the session found or made, the scales, the loop. */
+  async run(job: SliderJob, input: RenderInput, hooks: RunHooks): Promise<SliderResult> {
+    const stages = job.pipeline.editStages;
+    const host = job.pipeline.adapters;
+    if (!stages || !host) throw new EngineError('invalid_params', 'this model cannot run SliderEdit (it needs a FLUX Kontext edit pipeline with adapters)');
+    const id = await this.stloraId(stloraFor(job.modelDir, job.sliders.stlora));
+    await this.adapters.setMethodAdapters(host, [{ id, enabled: true, weight: 1, mode: 'live', perToken: true }]);
+    throwIfCancelled(hooks.signal);
+    const imageKey = createHash('sha256').update(job.imageBytes).digest('hex');
+    const key = JSON.stringify([job.modelId, imageKey, job.instruction, this.adapters.active()]);
+    let session = this.sessions.get(key);
+    const cached = session !== undefined;
+    if (!session) {
+      const image = await job.decodeImage();
+      throwIfCancelled(hooks.signal);
+      session = await SliderEditSession.create(stages, image, job.instruction, hooks.signal);
+      this.sessions.set(key, session);
+    }
+    const split = session.split(job.sliders.parts);
+    const strengths = job.sliders.strengths && job.sliders.strengths.length > 0 ? [...job.sliders.strengths] : split.parts.map(() => 1);
+    const scales = session.scales(split, strengths);
+    throwIfCancelled(hooks.signal);
+    const image = await session.render(scales, (v) => this.adapters.setTokenScales(id, v), input, hooks);
+    return { image, parts: split.parts.map((p) => p.text), strengths, cached };
+  }
+
+  /** Before a job without sliders: the STLoRA comes off, so the model runs as it is. */
+  async plain(pipeline: Pipeline): Promise<void> {
+    if (pipeline.adapters && this.adapters.methodAdapters().length > 0) await this.adapters.setMethodAdapters(pipeline.adapters, []);
+  }
+
+  /** The split of an instruction with each part's T5 tokens (when a pipeline can say them). */
+  parts(instruction: string, parts: readonly string[] | undefined, pipeline: Pipeline | null): PartInfo[] {
+    const located: InstructionPart[] = parts && parts.length > 0 ? locateParts(instruction, parts) : splitInstruction(instruction);
+    const stages = pipeline?.editStages;
+    if (!stages) return located.map((p) => ({ ...p, tokens: null }));
+    const { tokenizer, maxLength } = stages.t5();
+    const spans = partSpans(tokenizer, maxLength, instruction, located);
+    return located.map((p, i) => ({ ...p, tokens: [spans[i]!.start, spans[i]!.end] }));
+  }
+
+  /** Forgets every session (the model changed). */
+  clear(): void {
+    this.sessions.clear();
+  }
+}
