@@ -32,6 +32,9 @@ import {
   type ProviderInfo,
   type ActiveAdapter,
   type AdapterInfo,
+  type WatermarkKeyInfo,
+  type WatermarkState,
+  type WatermarkVerdict,
 } from './protocol/index.js';
 import { inventoryProviders } from './runtime/providers.js';
 import { onnxruntimeVersion } from './runtime/ort.js';
@@ -39,6 +42,8 @@ import { HistoryStore } from './stores/history.js';
 import { engineVersion } from './version.js';
 import { AdapterManager, type AdapterSetting, type AdapterSource } from './adapters/manager.js';
 import { adapterInfo } from './adapters/info.js';
+import { summarizeCoverage } from './adapters/coverage.js';
+import { keyInfo, Watermarking } from './methods/watermark/service.js';
 import { SliderEditRunner } from './methods/slideredit/runner.js';
 
 export type PipelineFactory = (entry: ModelEntry, provider: ProviderChoice, options: PipelineOptions) => Promise<Pipeline>;
@@ -52,6 +57,16 @@ export interface EngineOptions {
   previewEvery?: number;
   /** Never hold a model's text encoders and its denoiser in memory at once (pipelines/sessions.ts). */
   lowMemory?: boolean;
+  /** The watermark's files (extractor, key-to-LoRA generator); models/tiny/watermark by default. */
+  watermarkDir?: string;
+}
+
+/** The watermark baked into the loaded model now (methods/watermark). */
+interface EmbeddedWatermark {
+  keyId: string;
+  keyName: string;
+  /** The key's LoRA as an adapter (engine/adapters), applied baked next to the user's adapters. */
+  adapterId: string;
 }
 
 export interface JobOutput {
@@ -79,6 +94,13 @@ export class Engine {
   private loading: Promise<unknown> = Promise.resolve();
   /** LoRA and other adapter files, and the ones active on the loaded model (engine/adapters). */
   readonly adapters: AdapterManager;
+  /** Watermark keys, verification and the per-model embedding switch (methods/watermark). */
+  readonly watermark: Watermarking;
+  private embedded: EmbeddedWatermark | null = null;
+  /** Why the loaded model's embedding switch is on but no key is baked in (jobs are refused). */
+  private watermarkProblem: string | null = null;
+  /** Counts watermark changes, so a job that straddles one is failed instead of mislabelled. */
+  private watermarkGeneration = 0;
   /** SliderEdit: edit jobs with sliders, their cached encodings (engine/methods/slideredit). */
   readonly sliderEdit: SliderEditRunner;
 
@@ -90,6 +112,7 @@ export class Engine {
     this.previewEvery = options.previewEvery ?? 1;
     this.pipelineOptions = { lowMemory: options.lowMemory ?? false, graphCacheDir: path.join(options.dataDir, 'cache', 'graphs') };
     this.adapters = new AdapterManager(options.dataDir);
+    this.watermark = new Watermarking(options.dataDir, options.watermarkDir);
     this.sliderEdit = new SliderEditRunner(this.adapters);
     this.queue = new JobQueue<JobOutput>({
       queued: (jobId, kind, position) => this.emit('jobQueued', { jobId, kind, position }),
@@ -129,7 +152,7 @@ export class Engine {
       dataDir: this.dataDir,
       loadedModel: this.loaded?.entry.info ?? null,
       provider: this.loaded?.pipeline.provider ?? null,
-      adapters: this.adapters.active(),
+      adapters: this.userAdapters(),
     };
   }
 
@@ -150,6 +173,7 @@ export class Engine {
       this.loaded = { entry, pipeline };
       if (pipeline.notice) this.log('warn', pipeline.notice);
       this.emit('modelChanged', { model: entry.info, provider: pipeline.provider });
+      await this.restoreWatermark();
       return { model: entry.info, provider: pipeline.provider, notice: pipeline.notice };
     };
     const result = this.loading.then(run, run);
@@ -168,8 +192,14 @@ export class Engine {
   private async unloadCurrent(): Promise<void> {
     this.sliderEdit.clear();
     if (this.adapters.active().length > 0) {
+      const listed = this.userAdapters().length > 0;
       this.adapters.reset(); // adapters belong to the model they were set on
-      this.emit('adaptersChanged', { adapters: [] });
+      if (listed) this.emit('adaptersChanged', { adapters: [] });
+    }
+    if (this.embedded || this.watermarkProblem) {
+      this.embedded = null;
+      this.watermarkProblem = null;
+      this.watermarkGeneration++;
     }
     if (!this.loaded) return;
     this.queue.cancelAll();
@@ -197,8 +227,10 @@ export class Engine {
       if (!loaded) throw new EngineError('no_model', 'no model is loaded; load one before setting adapters');
       const host = loaded.pipeline.adapters;
       if (!host) throw new EngineError('invalid_params', `${loaded.entry.info.name} takes no adapters`);
-      if (!this.adapters.onlyWeights(host, settings)) await this.queue.idle();
-      const active = await this.adapters.apply(host, settings);
+      const all = [...settings.filter((s) => s.id !== this.embedded?.adapterId), ...this.watermarkAdapters()];
+      if (!this.adapters.onlyWeights(host, all)) await this.queue.idle();
+      await this.adapters.apply(host, all);
+      const active = this.userAdapters();
       this.emit('adaptersChanged', { adapters: active });
       return active;
     };
@@ -212,10 +244,155 @@ export class Engine {
     return { parts: this.sliderEdit.parts(instruction, parts, this.loaded?.pipeline ?? null) };
   }
 
+  /** The user's adapters on the loaded model (the watermark's own LoRA is not listed). */
+  private userAdapters(): ActiveAdapter[] {
+    return this.adapters.active().filter((a) => a.id !== this.embedded?.adapterId);
+  }
+
+  private watermarkAdapters(): AdapterSetting[] {
+    return this.embedded ? [{ id: this.embedded.adapterId, enabled: true, weight: 1, mode: 'bake' }] : [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Watermark (methods/watermark): keys, the per-model embedding switch, verification
+
+  async watermarkKeys(): Promise<WatermarkKeyInfo[]> {
+    return (await this.watermark.keys.list((m) => this.log('warn', m))).map(keyInfo);
+  }
+
+  private async keysChanged(): Promise<void> {
+    this.emit('watermarkKeysChanged', { keys: await this.watermarkKeys() });
+  }
+
+  async createWatermarkKey(name: string): Promise<WatermarkKeyInfo> {
+    const key = keyInfo(await this.watermark.keys.create(name));
+    await this.keysChanged();
+    return key;
+  }
+
+  async renameWatermarkKey(id: string, name: string): Promise<WatermarkKeyInfo> {
+    const key = keyInfo(await this.watermark.keys.rename(id, name));
+    if (this.embedded?.keyId === id) {
+      this.embedded = { ...this.embedded, keyName: key.name };
+      this.emit('watermarkChanged', this.watermarkState());
+    }
+    await this.keysChanged();
+    return key;
+  }
+
+  /** Deleting the key the loaded model embeds switches its embedding off first. */
+  deleteWatermarkKey(id: string): Promise<boolean> {
+    const run = async (): Promise<boolean> => {
+      const key = await this.watermark.keys.get(id);
+      if (key.builtIn) throw new EngineError('invalid_params', `${key.name} is the built-in demo key; it cannot be deleted`);
+      if (this.loaded && this.watermark.embedding(this.loaded.entry.info.id).keyId === id) await this.applyWatermark(false, null, true);
+      await this.watermark.keys.delete(id);
+      await this.keysChanged();
+      return true;
+    };
+    const result = this.loading.then(run, run);
+    this.loading = result.catch(() => undefined);
+    return result;
+  }
+
+  watermarkState(): WatermarkState {
+    const model = this.loaded?.entry.info ?? null;
+    let setting: { enabled: boolean; keyId: string | null } = { enabled: false, keyId: null };
+    try {
+      if (model) setting = this.watermark.embedding(model.id);
+    } catch {
+      // a damaged settings file: watermarkProblem says so
+    }
+    return {
+      modelId: model?.id ?? null,
+      enabled: setting.enabled,
+      keyId: this.embedded?.keyId ?? setting.keyId,
+      keyName: this.embedded?.keyName ?? null,
+      active: this.embedded !== null,
+      problem: this.watermarkProblem,
+    };
+  }
+
+  /**
+   * Switches embedding on (with a key; the last one chosen for this model when none is given) or
+   * off for the loaded model. On bakes the key's LoRA into the VAE decoder, after running jobs
+   * finish; a LoRA that does not fully fit the decoder is refused with its coverage and nothing
+   * changes. `persist: false` (the CLI's --watermark) leaves the remembered switch alone.
+   */
+  setWatermark(enabled: boolean, keyId?: string, options: { persist?: boolean } = {}): Promise<WatermarkState> {
+    const run = async (): Promise<WatermarkState> => {
+      if (!this.loaded) throw new EngineError('no_model', 'no model is loaded; load one before switching the watermark');
+      const chosen = keyId ?? this.watermark.embedding(this.loaded.entry.info.id).keyId;
+      if (enabled && !chosen) throw new EngineError('invalid_params', 'choose a watermark key to embed (create one first if there is none)');
+      await this.applyWatermark(enabled, chosen ?? null, options.persist ?? true);
+      return this.watermarkState();
+    };
+    const result = this.loading.then(run, run);
+    this.loading = result.catch(() => undefined);
+    return result;
+  }
+
+  private async applyWatermark(enabled: boolean, keyId: string | null, persist: boolean): Promise<void> {
+    const loaded = this.loaded!;
+    const host = loaded.pipeline.adapters;
+    let next: EmbeddedWatermark | null = null;
+    if (enabled) {
+      const key = await this.watermark.keys.get(keyId!);
+      if (!host) throw new EngineError('invalid_params', `${loaded.entry.info.name} takes no adapters, so it cannot embed a watermark`);
+      const adapter = await this.adapters.add({ path: key.loraFile });
+      const report = this.adapters.coverage(adapter, host);
+      if (!report.complete) {
+        throw new EngineError(
+          'bad_input',
+          `watermark key ${key.name} cannot be embedded in ${loaded.entry.info.name}: its LoRA does not fit this model's VAE decoder (${summarizeCoverage(report)}); the watermark is made for the tiny model's VAE`,
+        );
+      }
+      next = { keyId: key.id, keyName: key.name, adapterId: adapter.id };
+    }
+    if (host && (next?.adapterId ?? null) !== (this.embedded?.adapterId ?? null)) {
+      const user = this.userAdapters()
+        .filter((a) => a.id !== next?.adapterId)
+        .map(({ id, enabled: on, weight, mode, perToken, allowPartial }) => ({ id, enabled: on, weight, mode, perToken, allowPartial }));
+      const slots: AdapterSetting[] = next ? [{ id: next.adapterId, enabled: true, weight: 1, mode: 'bake' }] : [];
+      await this.queue.idle();
+      this.watermarkGeneration++;
+      try {
+        await this.adapters.apply(host, [...user, ...slots]);
+      } finally {
+        this.watermarkGeneration++;
+      }
+    }
+    this.embedded = next;
+    this.watermarkProblem = null;
+    if (persist) await this.watermark.setEmbedding(loaded.entry.info.id, { enabled, keyId: next?.keyId ?? keyId });
+    this.emit('watermarkChanged', this.watermarkState());
+  }
+
+  /** After a model load: embeds the key its switch remembers; a failure is kept as the state's problem (jobs are refused). */
+  private async restoreWatermark(): Promise<void> {
+    try {
+      const setting = this.watermark.embedding(this.loaded!.entry.info.id);
+      if (setting.enabled) await this.applyWatermark(true, setting.keyId, false);
+      else this.emit('watermarkChanged', this.watermarkState());
+    } catch (error) {
+      this.watermarkProblem = messageOf(error);
+      this.log('warn', `watermark: ${this.watermarkProblem}`);
+      this.emit('watermarkChanged', this.watermarkState());
+    }
+  }
+
+  /** Verdicts for image files against every known key (default false-positive rate 1e-6). */
+  verifyWatermark(files: Array<{ name: string; bytes: Uint8Array }>, fpr?: number): Promise<WatermarkVerdict[]> {
+    return this.watermark.verify(files, fpr, (m) => this.log('warn', m));
+  }
+
   /** Queues a job on the loaded model and returns its id; the outcome arrives as events. */
   submitJob(request: JobRequest): string {
     const loaded = this.loaded;
     if (!loaded) throw new EngineError('no_model', 'no model is loaded; load one first (listModels, loadModel)');
+    if (this.watermarkProblem) {
+      throw new EngineError('bad_input', `watermark embedding is switched on for ${loaded.entry.info.name} but cannot work: ${this.watermarkProblem}; switch it off (or choose another key) to make images`);
+    }
     if (!loaded.entry.info.tasks.includes(request.kind)) {
       throw new EngineError('invalid_params', `${loaded.entry.info.name} cannot run "${request.kind}" jobs (it can: ${loaded.entry.info.tasks.join(', ')})`);
     }
@@ -266,10 +443,12 @@ export class Engine {
     this.queue.cancelAll();
     await this.queue.idle();
     await this.unloadCurrent();
+    await this.watermark.release();
   }
 
   private async execute(loaded: LoadedModel, request: JobRequest, signal: AbortSignal, jobId: string): Promise<JobOutput> {
     const { entry, pipeline } = loaded;
+    const watermark = { generation: this.watermarkGeneration, keyId: this.embedded?.keyId };
     const info = entry.info;
     const defaults = info.defaults;
     const seed = request.seed ?? randomInt(0, 2 ** 32);
@@ -326,6 +505,9 @@ export class Engine {
       );
     }
     throwIfCancelled(signal);
+    if (watermark.generation !== this.watermarkGeneration) {
+      throw new EngineError('internal', 'the watermark setting changed while this job ran, so its output cannot be labelled; run it again');
+    }
     const metadata: JobMetadata = {
       kind: request.kind,
       model: info.name,
@@ -342,6 +524,7 @@ export class Engine {
       ...(negativePrompt ? { negativePrompt } : {}),
       ...(strength !== undefined ? { strength } : {}),
       ...(sliders ? { sliders } : {}),
+      ...(watermark.keyId ? { watermarkKey: watermark.keyId } : {}),
     };
     const png = await encodePng(image, metadataTextChunks(metadata));
     try {

@@ -78,11 +78,20 @@ function fromRgb(image: RgbImage): Sharp {
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
 }
 
-/** Resizes to exactly width x height: 'cover' crops to keep the aspect, 'fill' stretches. */
-export async function resizeImage(image: RgbImage, width: number, height: number, fit: 'cover' | 'fill' = 'cover'): Promise<RgbImage> {
+/**
+ * Resizes to exactly width x height: 'cover' crops to keep the aspect, 'fill' stretches.
+ * `kernel` 'linear' is the bilinear (area-averaging when shrinking) resize the watermark verifier uses.
+ */
+export async function resizeImage(
+  image: RgbImage,
+  width: number,
+  height: number,
+  fit: 'cover' | 'fill' = 'cover',
+  kernel: 'lanczos3' | 'linear' = 'lanczos3',
+): Promise<RgbImage> {
   if (image.width === width && image.height === height) return image;
   const { data } = await fromRgb(image)
-    .resize(width, height, { fit, kernel: 'lanczos3' })
+    .resize(width, height, { fit, kernel })
     .raw()
     .toBuffer({ resolveWithObject: true });
   return { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };

@@ -174,6 +174,8 @@ export const JobMetadata = z.object({
   strength: z.number().optional(),
   /** SliderEdit's sub-instructions and their strengths. */
   sliders: z.object({ parts: z.array(z.string()), strengths: z.array(z.number()) }).optional(),
+  /** The id of the watermark key baked into the VAE decoder that made this image (methods/watermark). */
+  watermarkKey: z.string().optional(),
 });
 export type JobMetadata = z.infer<typeof JobMetadata>;
 
@@ -260,6 +262,73 @@ export type ActiveAdapter = z.infer<typeof ActiveAdapter>;
 export const MAX_ADAPTERS = 16;
 
 // ---------------------------------------------------------------------------------------------
+// Watermark (engine/methods/watermark): owner keys, embedding into the VAE decoder, verification
+
+/** The false-positive rate a verdict is tested at unless the caller picks another. */
+export const DEFAULT_WATERMARK_FPR = 1e-6;
+/** Files per verifyWatermark call. */
+export const MAX_VERIFY_FILES = 64;
+
+export const WatermarkKeyInfo = z.object({
+  id: id,
+  name: z.string(),
+  /** The key's bits as hex, most significant bit first. */
+  bits: z.string(),
+  created: z.string(),
+  /** The zoo's demo key: read-only. */
+  builtIn: z.boolean(),
+});
+export type WatermarkKeyInfo = z.infer<typeof WatermarkKeyInfo>;
+
+/** The loaded model's embedding switch and whether its outputs carry the key. */
+export const WatermarkState = z.object({
+  modelId: id.nullable(),
+  enabled: z.boolean(),
+  keyId: id.nullable(),
+  keyName: z.string().nullable(),
+  /** The key's LoRA is baked into the loaded model's VAE decoder: every output carries it. */
+  active: z.boolean(),
+  /** Why embedding is switched on but not active (the LoRA does not fit, the key is gone); jobs are refused meanwhile. */
+  problem: z.string().nullable(),
+});
+export type WatermarkState = z.infer<typeof WatermarkState>;
+
+const keyRef = z.object({ id: z.string(), name: z.string() });
+
+export const WatermarkVerdict = z.object({
+  /** The file's name as given. */
+  name: z.string(),
+  /** verified: a key matched at the chosen false-positive rate; error: the file could not be checked. */
+  status: z.enum(['verified', 'not_verified', 'error']),
+  /** One line for people: the verdict, or what is wrong with the file. */
+  summary: z.string(),
+  /** The key that matched (verified only). */
+  key: keyRef.nullable(),
+  /** The key with the most matching bits, matched or not. */
+  closestKey: keyRef.nullable(),
+  /** Matching bits K of n with the closest key. */
+  k: z.number().int().nullable(),
+  n: z.number().int().nullable(),
+  /** P[Bin(n, 1/2) >= K], for one key (before the correction for several keys). */
+  pValue: z.number().nullable(),
+  /** The matching bits needed at this rate and number of keys. */
+  thresholdK: z.number().int().nullable(),
+  fpr: z.number(),
+  /** How many keys were compared (the Bonferroni correction divides fpr by it). */
+  keys: z.number().int(),
+  perKeyFpr: z.number(),
+  /** The extracted bits as hex. */
+  bits: z.string().nullable(),
+  /** The key id Atelier's PNG metadata names (not evidence: metadata is easy to copy or strip). */
+  claimedKeyId: z.string().nullable(),
+  /** What reading the file may have cost the watermark (grayscale, transparency, CMYK, animation, resize). */
+  notes: z.array(z.string()),
+  width: z.number().int().nullable(),
+  height: z.number().int().nullable(),
+});
+export type WatermarkVerdict = z.infer<typeof WatermarkVerdict>;
+
+// ---------------------------------------------------------------------------------------------
 // Methods: params validated by the engine, results typed for clients
 
 export const methods = {
@@ -321,6 +390,43 @@ export const methods = {
     params: z.object({ adapters: z.array(AdapterSetting).max(MAX_ADAPTERS) }).strict(),
     result: z.object({ adapters: z.array(ActiveAdapter) }),
   },
+  /** The watermark keys: the built-in demo key, then the user's. */
+  watermarkKeys: {
+    params: z.object({}).strict(),
+    result: z.object({ keys: z.array(WatermarkKeyInfo) }),
+  },
+  /** A new key with random bits (its LoRA is generated and stored beside it). */
+  createWatermarkKey: {
+    params: z.object({ name: text(100) }).strict(),
+    result: WatermarkKeyInfo,
+  },
+  renameWatermarkKey: {
+    params: z.object({ id: id, name: text(100) }).strict(),
+    result: WatermarkKeyInfo,
+  },
+  deleteWatermarkKey: {
+    params: z.object({ id: id }).strict(),
+    result: z.object({ deleted: z.boolean() }),
+  },
+  watermarkState: {
+    params: z.object({}).strict(),
+    result: WatermarkState,
+  },
+  /** The loaded model's embedding switch (remembered per model); on needs a key that fits its VAE decoder. */
+  setWatermark: {
+    params: z.object({ enabled: z.boolean(), keyId: id.optional() }).strict(),
+    result: WatermarkState,
+  },
+  /** Verdicts for image files (bytes) against every known key at a false-positive rate (default 1e-6). */
+  verifyWatermark: {
+    params: z
+      .object({
+        files: z.array(z.object({ name: text(255), bytes }).strict()).min(1).max(MAX_VERIFY_FILES),
+        fpr: z.number().gt(0).lt(1).optional(),
+      })
+      .strict(),
+    result: z.object({ results: z.array(WatermarkVerdict) }),
+  },
 } as const;
 
 export type MethodName = keyof typeof methods;
@@ -351,6 +457,10 @@ export const events = {
   modelChanged: z.object({ model: ModelInfo.nullable(), provider: ProviderName.nullable() }),
   /** The active adapters changed (setAdapters, or a model change cleared them). */
   adaptersChanged: z.object({ adapters: z.array(ActiveAdapter) }),
+  /** The embedding switch or its state changed (setWatermark, a model load). */
+  watermarkChanged: WatermarkState,
+  /** A key was created, renamed or deleted. */
+  watermarkKeysChanged: z.object({ keys: z.array(WatermarkKeyInfo) }),
   log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string(), time: z.string() }),
 } as const;
 

@@ -53,6 +53,13 @@ export class RpcServer {
       readHistoryImage: (p) => engine.readHistoryImage(p.jobId),
       inspectAdapter: (p) => engine.inspectAdapter(p),
       setAdapters: async (p) => ({ adapters: await engine.setAdapters(p.adapters) }),
+      watermarkKeys: async () => ({ keys: await engine.watermarkKeys() }),
+      createWatermarkKey: (p) => engine.createWatermarkKey(p.name),
+      renameWatermarkKey: (p) => engine.renameWatermarkKey(p.id, p.name),
+      deleteWatermarkKey: async (p) => ({ deleted: await engine.deleteWatermarkKey(p.id) }),
+      watermarkState: () => engine.watermarkState(),
+      setWatermark: (p) => engine.setWatermark(p.enabled, p.keyId),
+      verifyWatermark: async (p) => ({ results: await engine.verifyWatermark(p.files, p.fpr) }),
       sliderParts: (p) => engine.sliderParts(p.instruction, p.parts),
     };
     engine.onEvent((event) => this.send(event));

@@ -1,0 +1,140 @@
+/**
+ * The owner's watermark keys, in the user's data folder (DATA_DIR/watermark/keys): per key a
+ * `<id>.key.json` ({id, name, bits, created, lora}) and its LoRA `<id>.peft.safetensors`
+ * (generated from the bits by key_to_lora.onnx), both written atomically, the LoRA first, so a key
+ * is listed only once both exist, and deleted JSON first, so a half-deleted key is never listed.
+ * The zoo's demo key is listed too, read-only. Unreadable key files are skipped and reported.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { EngineError, messageOf } from '../../errors.js';
+import { writeJsonAtomic } from '../../stores/atomic.js';
+import { KeyFile, readJsonFile, type WatermarkAssets } from './assets.js';
+import { bitsFromHex, randomKeyHex, type Bits } from './bits.js';
+import { generateLora, writeKeyLora } from './lora-generator.js';
+
+export interface WatermarkKey {
+  id: string;
+  name: string;
+  /** The bits as hex, most significant bit first. */
+  bits: string;
+  created: string;
+  /** The zoo's demo key: cannot be renamed or deleted. */
+  builtIn: boolean;
+  /** The key's LoRA (peft safetensors). */
+  loraFile: string;
+}
+
+const USER_ID = /^key-[0-9a-f]{12}$/;
+export const MAX_KEY_NAME = 100;
+
+export function checkKeyName(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed.length === 0) throw new EngineError('invalid_params', 'a key needs a name');
+  if (trimmed.length > MAX_KEY_NAME) throw new EngineError('invalid_params', `a key name is at most ${MAX_KEY_NAME} characters (got ${trimmed.length})`);
+  if (/\p{Cc}/u.test(trimmed)) throw new EngineError('invalid_params', 'a key name cannot hold control characters');
+  return trimmed;
+}
+
+export function keyBits(key: WatermarkKey): Bits {
+  return bitsFromHex(key.bits, key.bits.length * 4);
+}
+
+export class KeyStore {
+  readonly dir: string;
+
+  constructor(
+    dataDir: string,
+    private readonly assets: () => WatermarkAssets,
+  ) {
+    this.dir = path.join(dataDir, 'watermark', 'keys');
+  }
+
+  private fileFor(id: string, suffix: '.key.json' | '.peft.safetensors'): string {
+    if (!USER_ID.test(id)) throw new EngineError('not_found', `no watermark key "${id}"`);
+    return path.join(this.dir, `${id}${suffix}`);
+  }
+
+  private demo(): WatermarkKey | null {
+    let assets: WatermarkAssets;
+    try {
+      assets = this.assets();
+    } catch {
+      return null; // no watermark files at all: list() still lists the user's keys
+    }
+    const d = assets.demoKey;
+    return d ? { id: d.id, name: d.name, bits: d.bits, created: d.created, builtIn: true, loraFile: d.loraFile } : null;
+  }
+
+  /** Every key: the demo key first, then the user's by creation time. */
+  async list(warn: (message: string) => void = () => {}): Promise<WatermarkKey[]> {
+    let names: string[] = [];
+    try {
+      names = await fs.readdir(this.dir);
+    } catch {
+      // no keys yet
+    }
+    const keys: WatermarkKey[] = [];
+    for (const name of names.filter((n) => n.endsWith('.key.json')).sort()) {
+      const file = path.join(this.dir, name);
+      try {
+        const key = readJsonFile(file, KeyFile, 'watermark key file');
+        if (`${key.id}.key.json` !== name || !USER_ID.test(key.id)) throw new Error(`its id "${key.id}" does not match the file name`);
+        bitsFromHex(key.bits, key.bits.length * 4);
+        const loraFile = this.fileFor(key.id, '.peft.safetensors');
+        if (!existsSync(loraFile)) throw new Error(`its LoRA ${path.basename(loraFile)} is missing`);
+        keys.push({ id: key.id, name: key.name, bits: key.bits, created: key.created, builtIn: false, loraFile });
+      } catch (error) {
+        warn(`watermark keys: skipped ${file}: ${messageOf(error).split('\n')[0]}`);
+      }
+    }
+    keys.sort((a, b) => a.created.localeCompare(b.created) || a.id.localeCompare(b.id));
+    const demo = this.demo();
+    return demo ? [demo, ...keys] : keys;
+  }
+
+  async get(id: string): Promise<WatermarkKey> {
+    const key = (await this.list()).find((k) => k.id === id);
+    if (!key) throw new EngineError('not_found', `no watermark key "${id}" (see the key list)`);
+    return key;
+  }
+
+  /** A new key: random bits, its LoRA generated and written, then its key file. */
+  async create(name: string): Promise<WatermarkKey> {
+    const checked = checkKeyName(name);
+    const assets = this.assets();
+    const hex = randomKeyHex();
+    const id = `key-${randomBytes(6).toString('hex')}`;
+    const tensors = await generateLora(assets, bitsFromHex(hex, assets.manifest.bits));
+    const loraFile = this.fileFor(id, '.peft.safetensors');
+    await writeKeyLora(loraFile, assets, tensors);
+    const key = { id, name: checked, bits: hex, created: new Date().toISOString(), lora: path.basename(loraFile) };
+    try {
+      await writeJsonAtomic(this.fileFor(id, '.key.json'), key);
+    } catch (error) {
+      await fs.rm(loraFile, { force: true });
+      throw error;
+    }
+    return { id, name: checked, bits: hex, created: key.created, builtIn: false, loraFile };
+  }
+
+  private async userKey(id: string, action: string): Promise<WatermarkKey> {
+    const key = await this.get(id);
+    if (key.builtIn) throw new EngineError('invalid_params', `${key.name} is the built-in demo key; it cannot be ${action}`);
+    return key;
+  }
+
+  async rename(id: string, name: string): Promise<WatermarkKey> {
+    const checked = checkKeyName(name);
+    const key = await this.userKey(id, 'renamed');
+    await writeJsonAtomic(this.fileFor(id, '.key.json'), { id, name: checked, bits: key.bits, created: key.created, lora: path.basename(key.loraFile) });
+    return { ...key, name: checked };
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.userKey(id, 'deleted');
+    await fs.rm(this.fileFor(id, '.key.json'));
+    await fs.rm(this.fileFor(id, '.peft.safetensors'), { force: true });
+  }
+}
