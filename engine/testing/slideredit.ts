@@ -13,12 +13,31 @@ import { copyTwin } from './twins.js';
 
 export const STLORA_LINEARS = ['attn.add_q_proj', 'attn.add_k_proj', 'attn.add_v_proj', 'attn.to_add_out', 'ff_context.net.0.proj', 'ff_context.net.2'];
 
-/** A temp copy of the FLUX Optimum twin that loads as a Kontext model (generate + edit). */
-export function kontextTwin(): string {
+/**
+ * A temp copy of the FLUX Optimum twin that loads as a Kontext model (generate + edit). With
+ * `manifest`, it also gets a zoo manifest (atelier.json) that fixes its size at 64 x 64 and its
+ * defaults at 2 steps, so engine-level jobs stay small.
+ */
+export function kontextTwin(options: { manifest?: boolean } = {}): string {
   const dir = copyTwin('flux-optimum', { as: 'flux-kontext-twin' });
   const index = path.join(dir, 'model_index.json');
   const json = JSON.parse(readFileSync(index, 'utf8')) as Record<string, unknown>;
   writeFileSync(index, JSON.stringify({ ...json, _class_name: 'FluxKontextPipeline' }, null, 2));
+  if (options.manifest) {
+    const manifest = {
+      format: 'atelier-model/1',
+      name: 'kontext-twin',
+      family: 'flux-kontext',
+      layout: 'optimum-flux',
+      image_size: [64, 64],
+      latent_channels: 16,
+      vae_scale_factor: 8,
+      vae: { scaling_factor: 0.3611, shift_factor: 0.1159 },
+      text: { clip_max_length: 77, t5_max_length: 512 },
+      defaults: { steps: 2, guidance: 3.5 },
+    };
+    writeFileSync(path.join(dir, 'atelier.json'), JSON.stringify(manifest, null, 2));
+  }
   return dir;
 }
 

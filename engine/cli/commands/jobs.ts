@@ -10,7 +10,8 @@ import type { JobRequest } from '../../protocol/index.js';
 import { writeFileAtomic } from '../../stores/atomic.js';
 import { COMMON_FLAGS, engineWithModel, outputFor } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { intFlag, numberFlag, parseFlags, requireFlag, str, UsageError } from '../usage.js';
+import { intFlag, numberFlag, parseFlags, requireFlag, str, strs, UsageError } from '../usage.js';
+import { runSweep, SLIDER_FLAGS, sliderPlan, type SliderPlan } from './sliders.js';
 
 const JOB_FLAGS = {
   ...COMMON_FLAGS,
@@ -39,7 +40,7 @@ const KIND_FLAGS = {
     width: { type: 'string' },
     height: { type: 'string' },
   },
-  edit: { image: { type: 'string', short: 'i' }, instruction: { type: 'string' } },
+  edit: { image: { type: 'string', short: 'i' }, instruction: { type: 'string' }, ...SLIDER_FLAGS },
   img2img: {
     image: { type: 'string', short: 'i' },
     prompt: { type: 'string', short: 'p' },
@@ -61,6 +62,7 @@ async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
   };
   const optional = <T>(key: string, value: T | undefined) => (value === undefined ? {} : { [key]: value });
   let request: JobRequest;
+  let plan: SliderPlan | null = null;
   if (kind === 'generate') {
     request = {
       kind,
@@ -72,8 +74,11 @@ async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
       ...optional('height', intFlag(str(flags, 'height'), 'height', 16, 4096)),
     };
   } else if (kind === 'edit') {
+    const instruction = requireFlag(str(flags, 'instruction'), 'instruction');
+    plan = sliderPlan(instruction, { strength: strs(flags, 'strength'), parts: str(flags, 'parts'), sweep: str(flags, 'sweep'), sweepValues: str(flags, 'sweep-values'), stlora: str(flags, 'stlora') });
     const image = await readInputImage(requireFlag(str(flags, 'image'), 'image'));
-    request = { kind, image, instruction: requireFlag(str(flags, 'instruction'), 'instruction'), ...common };
+    const sliders = plan ? { sliders: { parts: plan.parts, strengths: plan.strengths, ...(plan.stlora ? { stlora: plan.stlora } : {}) } } : {};
+    request = { kind, image, instruction, ...common, ...sliders };
   } else {
     const image = await readInputImage(requireFlag(str(flags, 'image'), 'image'));
     request = {
@@ -89,6 +94,7 @@ async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
   const target = str(flags, 'out');
   const { engine, model } = await engineWithModel(flags);
   try {
+    if (plan?.sweep && request.kind === 'edit') return await runSweep(engine, model, request, plan, target, out);
     const progress = new ProgressLine(process.stderr, out.json || out.quiet);
     const done = await engine.runJob(request, (p) => progress.update(model.name, p.step, p.total));
     progress.done();
