@@ -8,6 +8,7 @@ import { editCommand, generateCommand, img2imgCommand } from './commands/jobs.js
 import { judgeCommand } from './commands/judge.js';
 import { loraCommand } from './commands/lora.js';
 import { modelsCommand } from './commands/models.js';
+import { watermarkCommand } from './commands/watermark.js';
 import { UsageError } from './usage.js';
 
 const USAGE = `usage: atelier <command> [flags]
@@ -19,11 +20,14 @@ commands:
       --sweep "SUB-INSTRUCTION" [--sweep-values 0,0.5,1,1.5,2] (--out gets the row, OUT-<i>-<value>.png each frame)
       --stlora FILE (instead of the model's own)
   img2img --image FILE --prompt TEXT [--strength X] [--negative-prompt TEXT] [--scheduler KIND]
-    job flags: --seed N --steps N --guidance X --out FILE
+    job flags: --seed N --steps N --guidance X --out FILE --watermark KEY (bake that watermark key in for this run)
   models list | models validate DIR
   doctor
   judge IMAGE...                   the zoo's attribute judge on shapes-world images
   lora inspect FILE [--model DIR]  an adapter file: format, rank, targets, and how it maps onto a model
+  watermark keys [create NAME | rename ID NAME | delete ID]   the owner's watermark keys
+  watermark embed --key ID [generate, or edit/img2img flags]  a job with the key baked into the VAE decoder
+  watermark verify FILE... [--fpr X]   verdict per file against every key (default rate 1e-6, Bonferroni over keys)
 
 the app itself: npm start (desktop, or the same UI in a browser where Electron cannot start)
 
@@ -40,6 +44,7 @@ const COMMANDS: Record<string, Command> = {
   doctor: doctorCommand,
   judge: judgeCommand,
   lora: loraCommand,
+  watermark: watermarkCommand,
 };
 
 /** Bad input detected by the engine before any work: reported like a usage error. */

@@ -19,6 +19,8 @@ const JOB_FLAGS = {
   steps: { type: 'string' },
   guidance: { type: 'string' },
   out: { type: 'string', short: 'o' },
+  /** Bake this watermark key into the VAE decoder for this run (methods/watermark); the remembered switch is left alone. */
+  watermark: { type: 'string' },
 } as const;
 
 async function readInputImage(file: string): Promise<Uint8Array> {
@@ -52,7 +54,7 @@ const KIND_FLAGS = {
 
 type Kind = keyof typeof KIND_FLAGS;
 
-async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
+export async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
   const flags = parseFlags(argv, { ...JOB_FLAGS, ...KIND_FLAGS[kind] });
   const out = outputFor(flags);
   const common = {
@@ -92,8 +94,10 @@ async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
     };
   }
   const target = str(flags, 'out');
+  const watermarkKey = str(flags, 'watermark');
   const { engine, model } = await engineWithModel(flags);
   try {
+    if (watermarkKey !== undefined) await engine.setWatermark(true, watermarkKey, { persist: false });
     if (plan?.sweep && request.kind === 'edit') return await runSweep(engine, model, request, plan, target, out);
     const progress = new ProgressLine(process.stderr, out.json || out.quiet);
     const done = await engine.runJob(request, (p) => progress.update(model.name, p.step, p.total));
@@ -103,7 +107,8 @@ async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
       file = path.resolve(target);
       await writeFileAtomic(file, done.image.bytes);
     }
-    out.line(`${file} (${done.metadata.width}x${done.metadata.height}, seed ${done.metadata.seed}, ${done.metadata.steps} steps, ${done.seconds.toFixed(2)} s on ${done.metadata.provider})`);
+    const marked = done.metadata.watermarkKey ? `, watermark key ${done.metadata.watermarkKey}` : '';
+    out.line(`${file} (${done.metadata.width}x${done.metadata.height}, seed ${done.metadata.seed}, ${done.metadata.steps} steps, ${done.seconds.toFixed(2)} s on ${done.metadata.provider}${marked})`);
     out.result({ file, metadata: done.metadata, seconds: done.seconds });
     return 0;
   } finally {

@@ -100,6 +100,13 @@ export class Watermarking {
     return out;
   }
 
+  /** The error verdict for a file that could not even be read (missing, a folder). */
+  async unreadable(name: string, message: string, fpr = DEFAULT_WATERMARK_FPR): Promise<WatermarkVerdict> {
+    const bits = this.assets().manifest.bits;
+    const keys = (await this.knownKeys()).filter((k) => k.bits.length === bits);
+    return failed(name, `${name}: ${message}`, keys.length, fpr, bits);
+  }
+
   /** The embedding switch remembered for a model. */
   embedding(modelId: string): EmbeddingSetting {
     return this.readSettings()[modelId] ?? { enabled: false, keyId: null };
