@@ -38,6 +38,9 @@ export type {
   ResponseEnvelope,
   RpcError,
   ServerMessage,
+  WatermarkKeyInfo,
+  WatermarkState,
+  WatermarkVerdict,
 } from '../../../engine/protocol/index.js';
 
 /** The protocol version this renderer speaks (checked against the engine's in `hello`). */
