@@ -241,7 +241,8 @@ export class Engine {
 
   /** SliderEdit: the sub-instructions of an instruction (automatic, or `parts` checked) and their T5 tokens. */
   sliderParts(instruction: string, parts?: string[]): MethodResult<'sliderParts'> {
-    return { parts: this.sliderEdit.parts(instruction, parts, this.loaded?.pipeline ?? null) };
+    const loaded = this.loaded;
+    return { parts: this.sliderEdit.parts(instruction, parts, loaded?.pipeline ?? null), ...this.sliderEdit.availability(loaded ? { dir: loaded.entry.dir, pipeline: loaded.pipeline } : null) };
   }
 
   /** The user's adapters on the loaded model (the watermark's own LoRA is not listed). */

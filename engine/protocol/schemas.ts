@@ -383,7 +383,12 @@ export const methods = {
   /** SliderEdit: an instruction's sub-instructions (the automatic split, or `parts` checked) with their T5 tokens. */
   sliderParts: {
     params: z.object({ instruction: text(4000), parts: z.array(text(4000)).max(MAX_SLIDER_PARTS).optional() }).strict(),
-    result: z.object({ parts: z.array(SliderPart) }),
+    result: z.object({
+      parts: z.array(SliderPart),
+      /** Whether the loaded model can run SliderEdit (an edit model with an STLoRA), and why not. */
+      available: z.boolean(),
+      reason: z.string().nullable(),
+    }),
   },
   /** The complete list of adapters on the loaded model (ids from inspectAdapter); [] removes them all. */
   setAdapters: {

@@ -164,6 +164,8 @@ export class FakeEngine {
   /** The active adapters, and every setAdapters list received. */
   adapters: ActiveAdapter[] = [];
   adapterCalls: Array<Array<{ id: string; enabled: boolean; weight: number; mode: string; allowPartial?: boolean }>> = [];
+  /** Whether sliderParts says the loaded model can run SliderEdit (and the reason when not). */
+  slidersAvailable = true;
   /** Every request received, in order. */
   readonly requests: RequestEnvelope[] = [];
   /** Replace a method's behaviour (throw FakeEngineError for an error reply). */
@@ -295,6 +297,13 @@ export class FakeEngine {
         this.emit('adaptersChanged', { adapters: this.adapters });
         return { adapters: this.adapters };
       }
+      case 'sliderParts': {
+        const instruction = String(p.instruction);
+        const given = Array.isArray(p.parts) && p.parts.length > 0 ? (p.parts as string[]) : null;
+        const parts = given ? locate(instruction, given) : split(instruction);
+        const available = this.loaded !== null && this.slidersAvailable;
+        return { parts, available, reason: available ? null : 'This model has no SliderEdit STLoRA.' };
+      }
       case 'readHistoryImage': {
         const image = this.images.get(String(p.jobId));
         if (!image) throw new FakeEngineError('not_found', `no output "${String(p.jobId)}"`);
@@ -302,4 +311,37 @@ export class FakeEngine {
       }
     }
   }
+}
+
+type FakePart = { text: string; start: number; end: number; tokens: [number, number] | null };
+
+/** The engine's automatic split (and, then, commas, semicolons), with made-up token ranges. */
+function split(instruction: string): FakePart[] {
+  const parts: FakePart[] = [];
+  const re = /(?:\s*(?:[,;]|\band\b|\bthen\b)\s*)+/gi;
+  let start = 0;
+  const push = (from: number, to: number) => {
+    const text = instruction.slice(from, to);
+    const lead = text.length - text.trimStart().length;
+    const trimmed = text.trim();
+    if (trimmed) parts.push({ text: trimmed, start: from + lead, end: from + lead + trimmed.length, tokens: [parts.length * 4, parts.length * 4 + 3] });
+  };
+  for (const m of instruction.matchAll(re)) {
+    push(start, m.index);
+    start = m.index + m[0].length;
+  }
+  push(start, instruction.length);
+  return parts;
+}
+
+/** The user's parts found in order, or the engine's error. */
+function locate(instruction: string, given: string[]): FakePart[] {
+  let from = 0;
+  return given.map((raw, i) => {
+    const text = raw.trim();
+    const at = instruction.toLowerCase().indexOf(text.toLowerCase(), from);
+    if (!text || at < 0) throw new FakeEngineError('invalid_params', `sub-instruction "${text}" is not part of the instruction "${instruction}"`);
+    from = at + text.length;
+    return { text: instruction.slice(at, from), start: at, end: from, tokens: [i * 4, i * 4 + 3] };
+  });
 }

@@ -16,7 +16,7 @@ import { EngineError, throwIfCancelled } from '../../errors.js';
 import type { RgbImage } from '../../images/rgb.js';
 import type { AdapterManager } from '../../adapters/manager.js';
 import type { Pipeline, RunHooks } from '../../pipelines/pipeline.js';
-import { stloraFor } from './checkpoint.js';
+import { findCheckpoints, stloraFor } from './checkpoint.js';
 import { SliderEditSession, type RenderInput } from './session.js';
 import { partSpans } from './spans.js';
 import { locateParts, splitInstruction, type InstructionPart } from './split.js';
@@ -113,6 +113,18 @@ export class SliderEditRunner {
     const { tokenizer, maxLength } = stages.t5();
     const spans = partSpans(tokenizer, maxLength, instruction, located);
     return located.map((p, i) => ({ ...p, tokens: [spans[i]!.start, spans[i]!.end] }));
+  }
+
+  /** Whether a model can run SliderEdit: an edit pipeline taking adapters, and an STLoRA of its own. */
+  availability(model: { dir: string; pipeline: Pipeline } | null): { available: boolean; reason: string | null } {
+    if (!model) return { available: false, reason: 'No model is loaded.' };
+    if (!model.pipeline.editStages || !model.pipeline.adapters) return { available: false, reason: 'This model cannot run instruction sliders (they need a FLUX Kontext edit model).' };
+    try {
+      if (!findCheckpoints(model.dir)) return { available: false, reason: 'This model has no SliderEdit STLoRA (see the README: SliderEdit checkpoints).' };
+    } catch (error) {
+      return { available: false, reason: error instanceof Error ? error.message : String(error) };
+    }
+    return { available: true, reason: null };
   }
 
   /** Forgets every session (the model changed). */

@@ -38,6 +38,7 @@ export type {
   ResponseEnvelope,
   RpcError,
   ServerMessage,
+  SliderPart,
   WatermarkKeyInfo,
   WatermarkState,
   WatermarkVerdict,

@@ -6,7 +6,7 @@
  */
 import type { EngineClient, ConnectionStatus, Unsubscribe } from '../engine/client.js';
 import { codeOf, messageOf } from '../engine/errors.js';
-import { PROTOCOL_VERSION, type AtelierBridge, type EventData, type ModelInfo, type ProviderName } from '../engine/protocol.js';
+import { PROTOCOL_VERSION, type AtelierBridge, type EncodedImage, type EventData, type ModelInfo, type ProviderName } from '../engine/protocol.js';
 import { imageUrl } from '../lib/images.js';
 import { editOutputSize, tabBlocker } from '../lib/models.js';
 import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
@@ -15,6 +15,7 @@ import { Adapters } from './adapters.svelte.js';
 import { History, type BeforeImage, type HistoryItem } from './history.svelte.js';
 import { Job, type JobContext, type JobFailure } from './job.svelte.js';
 import { Session } from './session.svelte.js';
+import { Sliders, type SliderRequest } from './sliders.svelte.js';
 import { Settings } from './settings.svelte.js';
 import { Toasts } from './toasts.svelte.js';
 import { Workspace } from './workspace.svelte.js';
@@ -53,6 +54,8 @@ export class AtelierApp {
   readonly history: History;
   readonly job: Job;
   readonly adapters: Adapters;
+  /** SliderEdit: the instruction's parts and their strengths. */
+  readonly sliders: Sliders;
 
   private readonly bridge: Pick<AtelierBridge, 'openImage'> | null;
   private readonly historyLimit: number;
@@ -70,6 +73,7 @@ export class AtelierApp {
     this.historyLimit = options.historyLimit ?? 100;
     this.history = new History(client, this.historyLimit);
     this.adapters = new Adapters(client);
+    this.sliders = new Sliders(client, (sliders) => this.renderSliders(sliders));
     this.job = new Job(client, {
       done: (data, context) => this.jobDone(data, context),
       foreignDone: (data) => void this.history.add(data.jobId, data.file, data.metadata, data.image),
@@ -99,6 +103,7 @@ export class AtelierApp {
     if (this.resyncTimer !== null) clearTimeout(this.resyncTimer);
     this.resyncTimer = null;
     this.job.dispose();
+    this.sliders.dispose();
     this.history.dispose();
     this.workspace.dispose();
     this.toasts.dispose();
@@ -216,6 +221,7 @@ export class AtelierApp {
     const changed = model?.id !== this.session.model?.id;
     this.session.setModel(model, provider);
     if (changed && model) {
+      void this.sliders.refresh();
       this.settings.applyModel(model);
       // Stay on the tab when the new model can run it, else move to one it can.
       const other = this.settings.mode === 'generate' ? 'edit' : 'generate';
@@ -244,8 +250,9 @@ export class AtelierApp {
     const model = this.session.model;
     if (this.job.busy || this.runBlocker !== null || !model) return;
     const source = this.settings.mode === 'edit' ? this.workspace.source : null;
-    const request = this.settings.buildRequest(source?.bytes ?? null);
-    if (!request) return;
+    const built = this.settings.buildRequest(source?.bytes ?? null);
+    if (!built) return;
+    const request = built.kind === 'edit' && this.sliders.available && this.sliders.engaged ? { ...built, sliders: this.sliders.request } : built;
     const size =
       request.kind === 'generate'
         ? { width: request.width ?? model.defaults.width, height: request.height ?? model.defaults.height }
@@ -260,6 +267,32 @@ export class AtelierApp {
 
   cancel(): Promise<void> {
     return this.job.cancel();
+  }
+
+  /**
+   * SliderEdit: renders the open image with these sliders, cancelling this window's job in flight
+   * first. The seed is locked, so every slider move starts from the same noise. Resolves with the
+   * output, or null when nothing was rendered (not in an instruction edit, cancelled, failed).
+   */
+  async renderSliders(sliders: SliderRequest): Promise<EncodedImage | null> {
+    if (this.job.busy) {
+      await this.job.cancel();
+      await this.job.idle();
+      if (this.job.busy) return null;
+    }
+    const model = this.session.model;
+    const source = this.workspace.source;
+    if (this.runBlocker !== null || !model || !source || this.settings.kind !== 'edit') return null;
+    this.settings.seedLocked = true;
+    const request = this.settings.buildRequest(source.bytes);
+    if (!request || request.kind !== 'edit') return null;
+    const context: JobContext = {
+      kind: 'edit',
+      ...editOutputSize(model, source),
+      source: { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height },
+    };
+    const done = await this.job.run({ ...request, sliders }, context);
+    return done?.image ?? null;
   }
 
   private jobDone(data: EventData<'jobDone'>, context: JobContext): void {

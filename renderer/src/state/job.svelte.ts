@@ -69,6 +69,8 @@ export class Job {
 
   private buffered: JobEvent[] = [];
   private cancelRequested = false;
+  /** Callers of `run` waiting for the job to end. */
+  private settleWaiters: Array<(done: EventData<'jobDone'> | null) => void> = [];
   private readonly unsubscribe: Unsubscribe[];
 
   constructor(
@@ -113,6 +115,23 @@ export class Job {
     this.buffered = [];
     for (const event of buffered) this.receive(event);
     if (cancelling && this.busy) await this.cancel();
+  }
+
+  /**
+   * Submits a job and resolves when it ends: with its jobDone data, or null when it was refused,
+   * failed, was cancelled or lost (SliderEdit's renders and sweeps wait for their output).
+   */
+  run(request: JobRequest, context: JobContext): Promise<EventData<'jobDone'> | null> {
+    if (this.busy) return Promise.resolve(null);
+    const settled = new Promise<EventData<'jobDone'> | null>((resolve) => this.settleWaiters.push(resolve));
+    void this.start(request, context);
+    return settled;
+  }
+
+  /** Resolves when no job of this window is active (at once when idle). */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.settleWaiters.push(() => resolve()));
   }
 
   /** Asks the engine to cancel the job; the outcome arrives as an event. */
@@ -186,7 +205,7 @@ export class Job {
         break;
       case 'jobDone': {
         const context = this.context;
-        this.finish();
+        this.finish(event.data);
         if (context) this.listener.done(event.data, context);
         break;
       }
@@ -204,12 +223,13 @@ export class Job {
     }
   }
 
-  private finish(): void {
+  private finish(done: EventData<'jobDone'> | null = null): void {
     this.phase = 'idle';
     this.jobId = null;
     this.buffered = [];
     this.cancelRequested = false;
     this.clearPreview();
+    for (const resolve of this.settleWaiters.splice(0)) resolve(done);
   }
 
   private clearPreview(): void {

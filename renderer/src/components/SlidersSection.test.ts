@@ -1,0 +1,168 @@
+/**
+ * SliderEdit in the UI: one chip with a slider per sub-instruction (as the engine splits them),
+ * keyboard operation and ARIA values, debounced re-renders that cancel the render in flight and
+ * show step previews, merging chips and editing the split, the sweep row, Run with sliders, and a
+ * model without an STLoRA.
+ */
+import { fireEvent, screen, waitFor } from '@testing-library/svelte';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeEngine, metadata, pngBytes, pngImage } from '../../test/fake-engine.js';
+import { byTestId, mountApp, text, unmountAll } from '../../test/harness.js';
+
+afterEach(unmountAll);
+
+const INSTRUCTION = 'make the sky red, add snow and move it left';
+
+async function editWithImage(engine = new FakeEngine()) {
+  const mounted = await mountApp(engine);
+  const input = byTestId<HTMLInputElement>('file-input');
+  const file = new File([pngBytes(64, 64, 3) as Uint8Array<ArrayBuffer>], 'photo.png', { type: 'image/png' });
+  Object.defineProperty(input, 'files', { value: [file], configurable: true });
+  await fireEvent.change(input);
+  await waitFor(() => expect(byTestId<HTMLImageElement>('canvas-image').alt).toBe('Open image: photo.png'));
+  await fireEvent.input(byTestId<HTMLTextAreaElement>('prompt'), { target: { value: INSTRUCTION } });
+  await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(3));
+  return mounted;
+}
+
+const sliders = () => screen.getAllByTestId('slider');
+const values = () => sliders().map((s) => Number(s.getAttribute('aria-valuenow')));
+
+function sliderJobs(engine: FakeEngine) {
+  return engine.calls('runJob').filter((p) => p.kind === 'edit' && p.sliders !== undefined);
+}
+
+function done(engine: FakeEngine, jobId: string, fill: number) {
+  engine.emit('jobDone', { jobId, image: pngImage(64, 64, fill), file: `/out/${jobId}.png`, metadata: metadata({ kind: 'edit', text: INSTRUCTION }), seconds: 0.1 });
+}
+
+describe('instruction sliders', () => {
+  it('shows one chip and one ARIA slider per sub-instruction', async () => {
+    const { engine } = await editWithImage();
+    expect(screen.getAllByTestId('slider-chip').map((c) => c.querySelector('.text')?.textContent)).toEqual(['make the sky red', 'add snow', 'move it left']);
+    expect(engine.calls('sliderParts').at(-1)).toEqual({ instruction: INSTRUCTION });
+    const first = sliders()[0]!;
+    expect([first.getAttribute('aria-valuemin'), first.getAttribute('aria-valuemax'), first.getAttribute('aria-valuenow')]).toEqual(['0', '2', '1']);
+    expect(first.getAttribute('aria-valuetext')).toBe('1 (as typed)');
+    expect(first.getAttribute('aria-label')).toBe('make the sky red');
+    expect(first.tabIndex).toBe(0);
+  });
+
+  it('works from the keyboard: arrows, Page Up/Down, Home, End', async () => {
+    await editWithImage();
+    const slider = sliders()[1]!;
+    slider.focus();
+    await fireEvent.keyDown(slider, { key: 'ArrowRight' });
+    expect(values()[1]).toBe(1.05);
+    await fireEvent.keyDown(slider, { key: 'PageUp' });
+    expect(values()[1]).toBe(1.3);
+    await fireEvent.keyDown(slider, { key: 'ArrowDown' });
+    expect(values()[1]).toBe(1.25);
+    await fireEvent.keyDown(slider, { key: 'PageDown' });
+    expect(values()[1]).toBe(1);
+    await fireEvent.keyDown(slider, { key: 'Home' });
+    expect(values()[1]).toBe(0);
+    expect(slider.getAttribute('aria-valuetext')).toBe('0 (off)');
+    await fireEvent.keyDown(slider, { key: 'ArrowLeft' });
+    expect(values()[1]).toBe(0);
+    await fireEvent.keyDown(slider, { key: 'End' });
+    expect(values()[1]).toBe(2);
+    expect(screen.getAllByTestId('slider-value').map((v) => v.textContent)).toEqual(['1.00', '2.00', '1.00']);
+    expect(values()).toEqual([1, 2, 1]);
+  });
+
+  it('re-renders once after a quick series of moves, cancels the render in flight, shows step previews', async () => {
+    const { engine } = await editWithImage();
+    const slider = sliders()[2]!;
+    await fireEvent.keyDown(slider, { key: 'ArrowLeft' });
+    await fireEvent.keyDown(slider, { key: 'ArrowLeft' });
+    await fireEvent.keyDown(slider, { key: 'ArrowLeft' });
+    expect(sliderJobs(engine)).toHaveLength(0); // debounced
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    const first = sliderJobs(engine)[0]!;
+    expect(first.sliders).toEqual({ parts: ['make the sky red', 'add snow', 'move it left'], strengths: [1, 1, 0.85] });
+    expect(first.kind === 'edit' && first.instruction).toBe(INSTRUCTION);
+    engine.emit('progress', { jobId: 'job-1', step: 1, total: 4, preview: pngImage(8, 8) });
+    await waitFor(() => expect(screen.queryByTestId('preview')).not.toBeNull());
+    // a move while job-1 renders: it is cancelled, then the new strengths render with the same seed
+    await fireEvent.keyDown(sliders()[0]!, { key: 'Home' });
+    await waitFor(() => expect(engine.calls('cancel')).toEqual([{ jobId: 'job-1' }]));
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(2));
+    const second = sliderJobs(engine)[1]!;
+    expect(second.sliders?.strengths).toEqual([0, 1, 0.85]);
+    expect(second.seed).toBe(first.seed);
+    engine.emit('progress', { jobId: 'job-2', step: 2, total: 4, preview: pngImage(8, 8, 5) });
+    await waitFor(() => expect(text('progress')).toBe('Step 2/4'));
+    done(engine, 'job-2', 7);
+    await waitFor(() => expect(byTestId<HTMLImageElement>('canvas-image').dataset.kind).toBe('output'));
+    expect(screen.queryByTestId('sliders-pending')).toBeNull();
+  });
+
+  it('merges chips, edits the split, refuses a split that does not fit, and returns to the automatic one', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.keyDown(sliders()[2]!, { key: 'End' }); // a strength kept across splits by its text
+    await fireEvent.click(screen.getAllByTestId('slider-merge')[0]!);
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(2));
+    expect(engine.calls('sliderParts').at(-1)).toEqual({ instruction: INSTRUCTION, parts: ['make the sky red, add snow', 'move it left'] });
+    expect(values()).toEqual([1, 2]);
+
+    await fireEvent.click(byTestId('sliders-split-edit'));
+    expect(byTestId<HTMLInputElement>('sliders-split-input').value).toBe('make the sky red, add snow | move it left');
+    await fireEvent.input(byTestId('sliders-split-input'), { target: { value: 'make the sky red | make it green' } });
+    await fireEvent.click(byTestId('sliders-split-apply'));
+    await waitFor(() => expect(text('sliders-error')).toBe(`sub-instruction "make it green" is not part of the instruction "${INSTRUCTION}"`));
+    expect(screen.getAllByTestId('slider-chip')).toHaveLength(2);
+
+    await fireEvent.input(byTestId('sliders-split-input'), { target: { value: 'make the sky red | add snow and move it left' } });
+    await fireEvent.click(byTestId('sliders-split-apply'));
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip').map((c) => c.querySelector('.text')?.textContent)).toEqual(['make the sky red', 'add snow and move it left']));
+    expect(screen.queryByTestId('sliders-error')).toBeNull();
+
+    await fireEvent.click(byTestId('sliders-split-auto'));
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(3));
+    expect(engine.calls('sliderParts').at(-1)).toEqual({ instruction: INSTRUCTION });
+  });
+
+  it('sweeps one part over 0, 0.5, 1, 1.5, 2 and takes a frame\'s strength', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.click(screen.getAllByTestId('slider-sweep')[1]!);
+    for (const [i, value] of [0, 0.5, 1, 1.5, 2].entries()) {
+      await waitFor(() => expect(sliderJobs(engine)).toHaveLength(i + 1));
+      expect(sliderJobs(engine)[i]!.sliders?.strengths).toEqual([1, value, 1]);
+      done(engine, `job-${i + 1}`, i);
+    }
+    await waitFor(() => expect(screen.getAllByTestId('sweep-frame').every((f) => f.querySelector('img') !== null)).toBe(true));
+    expect(screen.getAllByTestId('sweep-frame').map((f) => f.dataset.value)).toEqual(['0', '0.5', '1', '1.5', '2']);
+    expect(text('sweep-row')).toContain('Sweep of “add snow”');
+    const seeds = new Set(sliderJobs(engine).map((p) => p.seed));
+    expect(seeds.size).toBe(1);
+    await fireEvent.click(screen.getAllByTestId('sweep-frame')[3]!);
+    expect(values()).toEqual([1, 1.5, 1]);
+  });
+
+  it('Run sends the sliders once a strength is moved', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.click(byTestId('run'));
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    expect(engine.calls('runJob')[0]!.kind === 'edit' && engine.calls('runJob')[0]!.sliders).toBeUndefined();
+    done(engine, 'job-1', 1);
+    await waitFor(() => expect(text('run')).toBe('Run'));
+    await fireEvent.keyDown(sliders()[0]!, { key: 'PageDown' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    done(engine, 'job-2', 2);
+    await waitFor(() => expect(text('run')).toBe('Run'));
+    await fireEvent.click(byTestId('run'));
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(2));
+    expect(sliderJobs(engine)[1]!.sliders?.strengths).toEqual([0.75, 1, 1]);
+  });
+
+  it('says why when the model has no STLoRA, and its sliders do nothing', async () => {
+    const engine = new FakeEngine();
+    engine.slidersAvailable = false;
+    await editWithImage(engine);
+    expect(text('sliders-unavailable')).toBe('This model has no SliderEdit STLoRA.');
+    expect(sliders()[0]!.getAttribute('aria-disabled')).toBe('true');
+    await fireEvent.keyDown(sliders()[0]!, { key: 'End' });
+    expect(values()[0]).toBe(1);
+  });
+});
