@@ -62,7 +62,7 @@ function runParams(engine: FakeEngine, index = 0): MethodParams<'runJob'> {
 describe('startup', () => {
   it('says hello, lists models, loads the embedded model and lists the history', async () => {
     const { engine } = await mountApp();
-    expect(engine.requests.map((r) => r.method)).toEqual(['hello', 'listHistory', 'listModels', 'loadModel']);
+    expect(engine.requests.map((r) => r.method)).toEqual(['hello', 'watermarkKeys', 'watermarkState', 'listHistory', 'listModels', 'loadModel']);
     expect(engine.calls('hello')[0]).toEqual({ client: 'atelier-renderer', protocol: 1 });
     expect(engine.calls('loadModel')).toEqual([{ modelId: 'tiny-shapes' }]);
     const picker = byTestId<HTMLSelectElement>('model-picker');

@@ -304,6 +304,10 @@ export class FakeEngine {
         const available = this.loaded !== null && this.slidersAvailable;
         return { parts, available, reason: available ? null : 'This model has no SliderEdit STLoRA.' };
       }
+      case 'watermarkKeys':
+        return { keys: [] };
+      case 'watermarkState':
+        return { modelId: this.loaded?.id ?? null, enabled: false, keyId: null, keyName: null, active: false, problem: null };
       case 'readHistoryImage': {
         const image = this.images.get(String(p.jobId));
         if (!image) throw new FakeEngineError('not_found', `no output "${String(p.jobId)}"`);

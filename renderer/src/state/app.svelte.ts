@@ -12,6 +12,7 @@ import { editOutputSize, tabBlocker } from '../lib/models.js';
 import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
 import { readPngSettings, type PngSettings } from '../lib/png-metadata.js';
 import { Adapters } from './adapters.svelte.js';
+import { Watermark } from './watermark.svelte.js';
 import { History, type BeforeImage, type HistoryItem } from './history.svelte.js';
 import { Job, type JobContext, type JobFailure } from './job.svelte.js';
 import { Session } from './session.svelte.js';
@@ -54,6 +55,8 @@ export class AtelierApp {
   readonly history: History;
   readonly job: Job;
   readonly adapters: Adapters;
+  /** Watermark keys, the embedding switch and verification results. */
+  readonly watermark: Watermark;
   /** SliderEdit: the instruction's parts and their strengths. */
   readonly sliders: Sliders;
 
@@ -73,6 +76,7 @@ export class AtelierApp {
     this.historyLimit = options.historyLimit ?? 100;
     this.history = new History(client, this.historyLimit);
     this.adapters = new Adapters(client);
+    this.watermark = new Watermark(client);
     this.sliders = new Sliders(client, (sliders) => this.renderSliders(sliders));
     this.job = new Job(client, {
       done: (data, context) => this.jobDone(data, context),
@@ -89,6 +93,7 @@ export class AtelierApp {
       this.client.onStatus((status) => this.statusChanged(status)),
       this.client.on('modelChanged', (data) => this.modelChanged(data)),
       this.client.on('adaptersChanged', (data) => this.adapters.fromEngine(data.adapters)),
+      ...this.watermark.listen(),
       this.client.on('log', (data) => {
         if (data.level === 'error') this.toasts.error(`Engine: ${data.message}`);
       }),
@@ -127,6 +132,7 @@ export class AtelierApp {
       this.session.setHello(hello);
       this.setModel(hello.loadedModel, hello.provider);
       this.adapters.fromEngine(hello.adapters);
+      void this.watermark.refresh();
       const history = this.refreshHistory(generation);
       const { models } = await this.client.call('listModels', {});
       if (stale()) return;
