@@ -12,6 +12,7 @@ import type { RgbImage } from './images/rgb.js';
 import { JobQueue } from './jobs/queue.js';
 import { workingSize } from './jobs/sizing.js';
 import { ModelCatalog, type ModelEntry, type ModelRoot } from './models/catalog.js';
+import { ImportedModels } from './models/imported.js';
 import { metadataTextChunks } from './images/job-metadata.js';
 import { encodePreviewPng } from './images/preview-png.js';
 import type { Pipeline, RunHooks } from './pipelines/pipeline.js';
@@ -83,6 +84,8 @@ interface LoadedModel {
 export class Engine {
   readonly dataDir: string;
   private readonly catalog: ModelCatalog;
+  /** Model folders the user imported (anywhere on disk). */
+  private readonly imported: ImportedModels;
   private readonly history: HistoryStore;
   private readonly createPipeline: PipelineFactory;
   private readonly previewEvery: number;
@@ -106,7 +109,8 @@ export class Engine {
 
   constructor(options: EngineOptions) {
     this.dataDir = options.dataDir;
-    this.catalog = new ModelCatalog(options.modelRoots);
+    this.imported = new ImportedModels(options.dataDir);
+    this.catalog = new ModelCatalog(options.modelRoots, () => this.imported.folders().map((dir) => ({ dir, explicit: true })));
     this.history = new HistoryStore(path.join(options.dataDir, 'outputs'));
     this.createPipeline = options.createPipeline ?? defaultPipelineFactory;
     this.previewEvery = options.previewEvery ?? 1;
@@ -158,6 +162,21 @@ export class Engine {
 
   listModels(): ModelInfo[] {
     return this.catalog.list((message) => this.log('warn', message)).map((e) => e.info);
+  }
+
+  /** Validates a folder and, when usable, adds it to the catalog (files stay in place). */
+  async importModel(dir: string): Promise<MethodResult<'importModel'>> {
+    const report = await this.imported.import(dir);
+    const model = report.descriptor ? (this.listModels().find((m) => path.resolve(m.path) === report.dir) ?? null) : null;
+    if (model) this.log('info', `imported ${model.name} (${model.family}) from ${report.dir}`);
+    return { ok: model !== null, dir: report.dir, layout: report.layout, found: report.found, problems: report.problems, notes: report.notes, model };
+  }
+
+  /** Removes an imported model from the catalog; built-in and models-folder models cannot be forgotten. */
+  async forgetModel(modelId: string): Promise<boolean> {
+    const entry = this.catalog.find(modelId);
+    if (this.loaded?.entry.info.id === modelId) await this.unloadModel();
+    return this.imported.forget(entry.dir);
   }
 
   get loadedModel(): ModelInfo | null {

@@ -103,6 +103,17 @@ describe('main-process IPC', () => {
     await expect(open(goodEvent())).resolves.toBeNull();
   });
 
+  it('chooses a model folder for the trusted window only, returning just its path', async () => {
+    electron.dialog.showOpenDialog.mockResolvedValue({ canceled: false, filePaths: ['/models/flux-kontext'] });
+    const choose = electron.handlers.get(IPC.chooseFolder)!;
+    await expect(choose(goodEvent())).resolves.toBe('/models/flux-kontext');
+    expect(electron.dialog.showOpenDialog.mock.calls.at(-1)!.at(-1)).toMatchObject({ properties: ['openDirectory'] });
+    await expect(choose(foreignEvent())).rejects.toThrow(/untrusted sender/);
+    await expect(choose(goodEvent(), '/etc')).rejects.toThrow(/no arguments/);
+    electron.dialog.showOpenDialog.mockResolvedValue({ canceled: true, filePaths: [] });
+    await expect(choose(goodEvent())).resolves.toBeNull();
+  });
+
   it('validates save payloads before showing a dialog', async () => {
     const dir = tempDir();
     const target = path.join(dir, 'out.png');

@@ -16,6 +16,7 @@ export const IPC = {
   enginePort: 'engine:port',
   openImage: 'dialog:openImage',
   saveImage: 'dialog:saveImage',
+  chooseFolder: 'dialog:chooseFolder',
 } as const;
 
 function trusted(event: IpcMainEvent | IpcMainInvokeEvent, window: () => BrowserWindow | null): boolean {
@@ -57,6 +58,17 @@ export function registerIpc(relay: RpcRelay, window: () => BrowserWindow | null)
     const stat = await fs.stat(file);
     if (stat.size > MAX_DIALOG_FILE_BYTES) throw new Error(`${path.basename(file)} is ${stat.size} bytes, over the ${MAX_DIALOG_FILE_BYTES}-byte limit`);
     return { name: path.basename(file), bytes: new Uint8Array(await fs.readFile(file)) };
+  });
+
+  // A folder for "Import model": only its path goes back; the engine validates what is inside.
+  ipcMain.handle(IPC.chooseFolder, async (event, ...args: unknown[]) => {
+    if (!trusted(event, window)) throw new Error('refused: untrusted sender');
+    if (!NoArgs.safeParse(args).success) throw new Error('chooseFolder takes no arguments');
+    const win = window();
+    const options = { title: 'Import a model folder', properties: ['openDirectory' as const] };
+    const result = win ? await dialog.showOpenDialog(win, options) : await dialog.showOpenDialog(options);
+    const folder = result.filePaths[0];
+    return result.canceled || !folder ? null : folder;
   });
 
   ipcMain.handle(IPC.saveImage, async (event, ...args: unknown[]) => {

@@ -19,6 +19,7 @@ const bridge: AtelierBridge = {
   connectEngine: () => ipcRenderer.send('engine:connect'),
   openImage: () => ipcRenderer.invoke('dialog:openImage'),
   saveImage: (suggestedName: string, bytes: Uint8Array) => ipcRenderer.invoke('dialog:saveImage', suggestedName, bytes),
+  chooseFolder: () => ipcRenderer.invoke('dialog:chooseFolder'),
 };
 
 contextBridge.exposeInMainWorld('atelier', bridge);

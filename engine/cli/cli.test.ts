@@ -32,7 +32,7 @@ describe('atelier CLI', () => {
       'atelier generate: --guidance must be a number from 0 to 50, got "lots"\n',
       'atelier generate: --prompt is required\n',
       'atelier edit: --image /no/such/file.png: file not found\n',
-      'atelier models: unknown "models" command "delete" (try: models list, models validate DIR)\n',
+      'atelier models: unknown "models" command "delete" (try: models list, models validate DIR, models import DIR, models forget MODEL-ID)\n',
       'atelier generate: --provider must be one of auto, cpu, cuda, webgpu, dml, coreml; got "quantum"\n',
     ]);
     expect(stdout).toEqual([]);

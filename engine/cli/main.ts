@@ -21,7 +21,7 @@ commands:
       --stlora FILE (instead of the model's own)
   img2img --image FILE --prompt TEXT [--strength X] [--negative-prompt TEXT] [--scheduler KIND]
     job flags: --seed N --steps N --guidance X --out FILE --watermark KEY (bake that watermark key in for this run)
-  models list | models validate DIR
+  models list | models validate DIR | models import DIR | models forget MODEL-ID
   doctor
   judge IMAGE...                   the zoo's attribute judge on shapes-world images
   lora inspect FILE [--model DIR]  an adapter file: format, rank, targets, and how it maps onto a model

@@ -23,12 +23,26 @@ export interface ModelRoot {
 }
 
 export class ModelCatalog {
-  constructor(private readonly roots: ModelRoot[]) {}
+  /**
+   * `moreRoots` is read on every listing (the imported models, which change while the engine
+   * runs); its errors are warnings, so a broken list never hides the other models.
+   */
+  constructor(
+    private readonly roots: ModelRoot[],
+    private readonly moreRoots: () => ModelRoot[] = () => [],
+  ) {}
 
   /** Every usable model found under the roots; ids are made unique by suffixing. */
   list(warn: (message: string) => void = () => {}): ModelEntry[] {
     const found: ModelEntry[] = [];
-    for (const root of this.roots) {
+    let more: ModelRoot[] = [];
+    try {
+      more = this.moreRoots();
+    } catch (error) {
+      warn(error instanceof Error ? error.message : String(error));
+    }
+    const known = new Set(this.roots.map((r) => path.resolve(r.dir)));
+    for (const root of [...this.roots, ...more.filter((r) => !known.has(path.resolve(r.dir)))]) {
       if (!existsSync(root.dir)) {
         if (root.explicit) warn(`model folder not found: ${root.dir}`);
         continue;
@@ -36,6 +50,7 @@ export class ModelCatalog {
       const dirs = looksLikeModelFolder(root.dir) ? [root.dir] : subfolders(root.dir).filter(looksLikeModelFolder);
       if (root.explicit && dirs.length === 0) warn(`${root.dir}: no model folder here or in its subfolders`);
       for (const dir of dirs) {
+        if (found.some((e) => path.resolve(e.dir) === path.resolve(dir))) continue; // imported and also under a root
         try {
           found.push(describeModelFolder(dir, root.embedded ?? false));
         } catch (error) {

@@ -25,4 +25,6 @@ export interface AtelierBridge {
   openImage(): Promise<OpenedFile | null>;
   /** A native save dialog; returns the chosen path, or null when cancelled. */
   saveImage(suggestedName: string, bytes: Uint8Array): Promise<string | null>;
+  /** A native folder dialog (for "Import model"); the chosen folder's path, or null when cancelled. */
+  chooseFolder(): Promise<string | null>;
 }

@@ -359,6 +359,27 @@ export const methods = {
     params: z.object({}).strict(),
     result: z.object({ unloaded: z.boolean() }),
   },
+  /**
+   * Validates a model folder (as `atelier models validate`) and, when usable, adds it to the
+   * catalog; the report says what was found and, for a bad folder, what is missing or mismatched.
+   */
+  importModel: {
+    params: z.object({ path: text(4096) }).strict(),
+    result: z.object({
+      ok: z.boolean(),
+      dir: z.string(),
+      layout: z.string(),
+      found: z.array(z.string()),
+      problems: z.array(z.string()),
+      notes: z.array(z.string()),
+      model: ModelInfo.nullable(),
+    }),
+  },
+  /** Removes an imported model from the catalog (its files stay where they are). */
+  forgetModel: {
+    params: z.object({ modelId: id }).strict(),
+    result: z.object({ forgotten: z.boolean() }),
+  },
   runJob: {
     params: JobRequest,
     result: z.object({ jobId: id }),

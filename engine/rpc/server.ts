@@ -47,6 +47,8 @@ export class RpcServer {
       listModels: () => ({ models: engine.listModels() }),
       loadModel: (p) => engine.loadModel(p.modelId, p.provider),
       unloadModel: async () => ({ unloaded: await engine.unloadModel() }),
+      importModel: (p) => engine.importModel(p.path),
+      forgetModel: async (p) => ({ forgotten: await engine.forgetModel(p.modelId) }),
       runJob: (p) => ({ jobId: engine.submitJob(p) }),
       cancel: (p) => ({ cancelled: engine.cancel(p.jobId) }),
       listHistory: async (p) => ({ entries: await engine.listHistory(p.limit) }),

@@ -2,6 +2,8 @@
  * `atelier models list`: the models the engine can see.
  * `atelier models validate DIR`: what a folder holds (layout, graphs with their inputs and
  * outputs) and, for a bad folder, exactly what is missing or mismatched; exit code 2 then.
+ * `atelier models import DIR`: the same check, then the folder joins the catalog (the app's
+ * "Import model"); `atelier models forget ID` takes an imported model out again.
  */
 import path from 'node:path';
 import { inspectModelFolder } from '../../models/detect.js';
@@ -33,9 +35,37 @@ async function validate(argv: string[]): Promise<number> {
   return ok ? 0 : 2;
 }
 
+async function importFolder(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, COMMON_FLAGS, true);
+  const out = outputFor(flags);
+  const dir = flags.positionals[0];
+  if (!dir || flags.positionals.length > 1) throw new UsageError('usage: atelier models import DIR');
+  const result = await engineFor(flags).importModel(dir);
+  out.result(result);
+  out.line(result.ok ? `imported ${result.model!.id} (${result.model!.family}) from ${result.dir}` : `${result.dir}: not imported, not usable (${result.layout === 'none' ? 'unknown layout' : result.layout})`);
+  for (const n of result.notes) out.line(`  note     ${n}`);
+  for (const p of result.problems) out.line(`  problem  ${p}`);
+  return result.ok ? 0 : 2;
+}
+
+async function forget(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, COMMON_FLAGS, true);
+  const out = outputFor(flags);
+  const modelId = flags.positionals[0];
+  if (!modelId || flags.positionals.length > 1) throw new UsageError('usage: atelier models forget MODEL-ID');
+  const forgotten = await engineFor(flags).forgetModel(modelId);
+  out.result({ forgotten });
+  out.line(forgotten ? `forgot ${modelId} (its files are untouched)` : `${modelId} is not an imported model (built-in and models-folder models stay)`);
+  return forgotten ? 0 : 2;
+}
+
+const USAGE = 'models list, models validate DIR, models import DIR, models forget MODEL-ID';
+
 export async function modelsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === 'list') return list(rest);
   if (sub === 'validate') return validate(rest);
-  throw new UsageError(sub ? `unknown "models" command "${sub}" (try: models list, models validate DIR)` : 'models needs a command: list, validate DIR');
+  if (sub === 'import') return importFolder(rest);
+  if (sub === 'forget') return forget(rest);
+  throw new UsageError(sub ? `unknown "models" command "${sub}" (try: ${USAGE})` : `models needs a command: ${USAGE}`);
 }

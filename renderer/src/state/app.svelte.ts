@@ -6,7 +6,7 @@
  */
 import type { EngineClient, ConnectionStatus, Unsubscribe } from '../engine/client.js';
 import { codeOf, messageOf } from '../engine/errors.js';
-import { PROTOCOL_VERSION, type AtelierBridge, type EncodedImage, type EventData, type ModelInfo, type ProviderName } from '../engine/protocol.js';
+import { PROTOCOL_VERSION, type AtelierBridge, type EncodedImage, type EventData, type MethodResult, type ModelInfo, type ProviderName } from '../engine/protocol.js';
 import { imageUrl } from '../lib/images.js';
 import { editOutputSize, tabBlocker } from '../lib/models.js';
 import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
@@ -24,8 +24,8 @@ import { Workspace } from './workspace.svelte.js';
 export const CLIENT_NAME = 'atelier-renderer';
 
 export interface AppOptions {
-  /** The Electron bridge, for the native open dialog; null in the web shell. */
-  bridge?: Pick<AtelierBridge, 'openImage'> | null;
+  /** The Electron bridge, for the native open and folder dialogs; null in the web shell. */
+  bridge?: (Pick<AtelierBridge, 'openImage'> & Partial<Pick<AtelierBridge, 'chooseFolder'>>) | null;
   /** How many past outputs the strip lists. */
   historyLimit?: number;
 }
@@ -60,7 +60,7 @@ export class AtelierApp {
   /** SliderEdit: the instruction's parts and their strengths. */
   readonly sliders: Sliders;
 
-  private readonly bridge: Pick<AtelierBridge, 'openImage'> | null;
+  private readonly bridge: (Pick<AtelierBridge, 'openImage'> & Partial<Pick<AtelierBridge, 'chooseFolder'>>) | null;
   private readonly historyLimit: number;
   private readonly unsubscribe: Unsubscribe[] = [];
   private filePicker: (() => void) | null = null;
@@ -194,6 +194,42 @@ export class AtelierApp {
       }
     } finally {
       this.session.loadingModelId = null;
+    }
+  }
+
+  /** Whether a native folder dialog exists (Electron); the web shell types the folder's path. */
+  get canChooseFolder(): boolean {
+    return typeof this.bridge?.chooseFolder === 'function';
+  }
+
+  /** The native folder dialog; null when cancelled or unavailable. */
+  async chooseFolder(): Promise<string | null> {
+    if (!this.bridge?.chooseFolder) return null;
+    try {
+      return await this.bridge.chooseFolder();
+    } catch (error) {
+      this.toasts.error(`Could not open the folder dialog: ${messageOf(error)}`);
+      return null;
+    }
+  }
+
+  /**
+   * Imports a model folder (validated by the engine exactly as `atelier models validate`); when
+   * usable, refreshes the picker and loads it. The report is returned for the import dialog.
+   */
+  async importModel(folder: string): Promise<MethodResult<'importModel'> | null> {
+    try {
+      const result = await this.client.call('importModel', { path: folder });
+      if (!result.ok || !result.model) return result;
+      const { models } = await this.client.call('listModels', {});
+      this.session.models = models;
+      this.toasts.show(`Imported ${result.model.name}`);
+      if (!this.job.busy) await this.loadModel(result.model.id);
+      return result;
+    } catch (error) {
+      if (codeOf(error) === 'engine_restarted') this.resyncSoon();
+      else if (!isDisconnect(error)) this.toasts.error(`Could not import ${folder}: ${messageOf(error)}`);
+      return null;
     }
   }
 
