@@ -8,12 +8,14 @@ import { report, type Figures } from './report.js';
 import { benchEngine } from './engine.js';
 import { benchRpc } from './rpc.js';
 import { benchAdapters } from './adapters.js';
+import { benchSliderEdit } from './slideredit.js';
 
 type Suite = (flags: { modelDir?: string }) => Promise<Figures>;
 
 const SUITES: Record<string, { title: string; run: Suite }> = {
   rpc: { title: 'Engine overhead per step through the RPC (ratio to bare session.run)', run: (f) => benchRpc(f) },
   engine: { title: 'Engine overhead per step in-process, time per image, peak memory (default model)', run: (f) => benchEngine(f) },
+  slideredit: { title: 'SliderEdit: a slider move (cached encodings) over a full edit from scratch (ratio, goal <= 0.9)', run: (f) => benchSliderEdit(f) },
   adapters: { title: 'Adapters: live-branch step over baked step (default model), bake time of an SD 1.5-shaped LoRA', run: (f) => benchAdapters(f) },
 };
 

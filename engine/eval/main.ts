@@ -6,6 +6,7 @@
 import { UsageError, bool, intFlag, parseFlags, str } from '../cli/usage.js';
 import { report, type Figures } from '../bench/report.js';
 import { evalBase } from './base.js';
+import { evalSliderEdit } from './slideredit.js';
 
 interface SuiteOptions {
   modelDir?: string;
@@ -15,6 +16,7 @@ interface SuiteOptions {
 
 const SUITES: Record<string, { title: string; run: (o: SuiteOptions) => Promise<Figures> }> = {
   base: { title: 'Tiny model quality through the TypeScript engine (judged), vs the zoo builder', run: (o) => evalBase(o) },
+  slideredit: { title: 'SliderEdit on held-out multi-part edits: monotonic, disentangled, smooth (vs one global scale), exact at strength 1', run: (o) => evalSliderEdit(o) },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,212 @@
+/**
+ * `eval slideredit`: SliderEdit on the tiny Kontext model's held-out multi-part edits
+ * (models/tiny/eval/edit.json, items with >= 2 parts), judged by the zoo's attribute judge.
+ *
+ * Per item (source image, instruction, seed, the model's default steps and guidance), through the
+ * engine's own SliderEdit session (cached encodings, the STLoRA as live branches):
+ * - each part is swept over STRENGTHS (0, 0.25, ..., 2) with the other parts at 1; every frame is
+ *   judged;
+ * - progress of a part in a frame (what its slider should move):
+ *     color / shape: the judge's probability of the target value in the object's cell;
+ *     size: the probability of the target size class ("large" for "bigger") in the object's cell;
+ *     background: the probability of the target background;
+ *     position: occupancy(target cell) - occupancy(source cell), occupancy = 1 - P(empty);
+ *   the object's cell in a frame is whichever of its source and target cells is more occupied
+ *   (a suppressed move leaves it in the source cell);
+ * - `spearman`: the mean over sweeps of Spearman's correlation between strength and progress (a
+ *   sweep the judge sees no change in counts 0);
+ * - `leakage`: the fraction of sweeps in which some other part's judged attribute (the argmax read
+ *   as above; for a move, which of the two cells holds the object) differs, in some frame, from
+ *   the frame with every strength at 1;
+ * - `chi2`: the mean over sweeps of the chi-square uniformity statistic of the consecutive frame
+ *   changes (engine/eval/slideredit-metrics.ts); `chi2_baseline`: the same for one global scale
+ *   on all tokens, swept over the same strengths once per item (alpha = 1 - strength): the
+ *   GSTLoRA as a scalar live weight when the model has one, else the STLoRA with alpha on every
+ *   text token (`baseline` says which);
+ * - `exact_max_abs_diff`: the largest difference, over items, between the final latents of the
+ *   plain edit (no STLoRA) and of SliderEdit with every strength at 1;
+ * - `n`: sweeps measured (`items`: items).
+ * By default the first 16 multi-part items (--limit N for another count).
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { AdapterManager } from '../adapters/manager.js';
+import type { Figures } from '../bench/report.js';
+import { decodeImage } from '../images/codec.js';
+import type { RgbImage } from '../images/rgb.js';
+import { findCheckpoints } from '../methods/slideredit/checkpoint.js';
+import { SliderEditSession, type SplitParts } from '../methods/slideredit/session.js';
+import { describeModelFolder } from '../models/detect.js';
+import { embeddedModelDir, packageRoot } from '../paths.js';
+import { FluxPipeline } from '../pipelines/flux/pipeline.js';
+import type { RunHooks } from '../pipelines/pipeline.js';
+import { Judge, type Judgement } from './judge.js';
+import { readEditSet, type EditItem } from './scenes.js';
+import { chiSquareUniformity, mean, spearman } from './slideredit-metrics.js';
+
+export const STRENGTHS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+const DEFAULT_ITEMS = 16;
+
+export interface SliderEvalOptions {
+  modelDir?: string;
+  limit?: number;
+  progress?: (line: string) => void;
+}
+
+type Part = EditItem['parts'][number];
+
+function occupancy(j: Judgement, cell: number): number {
+  return 1 - (j.cells[cell]!.shape.empty ?? 0);
+}
+
+/** The object's cell in a frame: its source or target cell, whichever is more occupied. */
+function objectCell(j: Judgement, item: EditItem, object: number): number {
+  const from = item.source_scene.objects[object]!.cell;
+  const to = item.target_scene.objects[object]!.cell;
+  return occupancy(j, to) >= occupancy(j, from) ? to : from;
+}
+
+function argmax(probs: Record<string, number>): string {
+  return Object.entries(probs).reduce((best, e) => (e[1] > best[1] ? e : best), ['', -Infinity])[0];
+}
+
+/** How far a frame has gone toward the part's target (see the module comment). */
+export function progressOf(j: Judgement, item: EditItem, part: Part): number {
+  if (part.kind === 'background') return j.background[String(part.value)] ?? 0;
+  const o = part.object!;
+  const target = item.target_scene.objects[o]!;
+  if (part.kind === 'position') return occupancy(j, target.cell) - occupancy(j, item.source_scene.objects[o]!.cell);
+  const cell = j.cells[objectCell(j, item, o)]!;
+  if (part.kind === 'color') return cell.color[target.color] ?? 0;
+  if (part.kind === 'shape') return cell.shape[target.shape] ?? 0;
+  if (part.kind === 'size') return cell.size[target.size] ?? 0;
+  throw new Error(`${item.id}: unknown part kind "${part.kind}"`);
+}
+
+/** The part's attribute as judged (an argmax), for telling whether it changed. */
+export function judgedAttribute(j: Judgement, item: EditItem, part: Part): string {
+  if (part.kind === 'background') return argmax(j.background);
+  const o = part.object!;
+  const cell = objectCell(j, item, o);
+  if (part.kind === 'position') return cell === item.target_scene.objects[o]!.cell ? 'moved' : 'stayed';
+  const c = j.cells[cell]!;
+  return argmax(part.kind === 'color' ? c.color : part.kind === 'shape' ? c.shape : c.size);
+}
+
+interface Prepared {
+  item: EditItem;
+  session: SliderEditSession;
+  split: SplitParts;
+  plainLatents: Float32Array;
+}
+
+export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<Figures> {
+  const modelDir = options.modelDir ?? embeddedModelDir();
+  const evalDir = path.join(packageRoot(), 'models', 'tiny', 'eval');
+  const items = readEditSet(path.join(evalDir, 'edit.json'))
+    .items.filter((i) => i.n_parts >= 2)
+    .slice(0, options.limit ?? DEFAULT_ITEMS);
+  const checkpoints = findCheckpoints(modelDir);
+  if (!checkpoints) throw new Error(`${modelDir}: no SliderEdit STLoRA found (build it in the zoo, see models/zoo/README.md)`);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'atelier-eval-slideredit-'));
+  const descriptor = describeModelFolder(modelDir, true);
+  const pipeline = await FluxPipeline.load(descriptor, 'cpu', { graphCacheDir: path.join(work, 'graphs') });
+  const judge = await Judge.load();
+  const adapters = new AdapterManager(work);
+  const host = pipeline.adapters;
+  const stages = pipeline.editStages;
+  const started = performance.now();
+  const { steps, guidance } = descriptor.info.defaults;
+  const hooks = (latents?: (l: Float32Array) => void): RunHooks => ({ signal: new AbortController().signal, ...(latents ? { onLatents: latents } : {}) });
+  try {
+    const stlora = (await adapters.add({ path: checkpoints.stlora })).id;
+    const gstlora = checkpoints.gstlora ? (await adapters.add({ path: checkpoints.gstlora })).id : null;
+
+    // 1. plain edits (no STLoRA) and the sessions' encodings
+    const prepared: Prepared[] = [];
+    for (const item of items) {
+      const source = await decodeImage(readFileSync(path.join(evalDir, item.source)), { name: item.source });
+      let plainLatents = new Float32Array(0);
+      await pipeline.edit({ image: source, instruction: item.instruction, seed: item.seed, steps, guidance, width: source.width, height: source.height }, hooks((l) => (plainLatents = l.slice())));
+      const session = await SliderEditSession.create(stages, source, item.instruction);
+      const auto = session.split();
+      const split = auto.parts.map((p) => p.text).join('|') === item.parts.map((p) => p.text).join('|') ? auto : session.split(item.parts.map((p) => p.text));
+      prepared.push({ item, session, split, plainLatents });
+    }
+    options.progress?.(`${prepared.length} plain edits`);
+
+    // 2. SliderEdit sweeps
+    await adapters.setMethodAdapters(host, [{ id: stlora, enabled: true, weight: 1, mode: 'live', perToken: true }]);
+    const render = (p: Prepared, strengths: number[], latents?: (l: Float32Array) => void) =>
+      p.session.render(p.session.scales(p.split, strengths), (v) => adapters.setTokenScales(stlora, v), { seed: p.item.seed, steps, guidance }, hooks(latents));
+    let exact = 0;
+    const correlations: number[] = [];
+    const byKind = new Map<string, number[]>();
+    const chi2: number[] = [];
+    let leaks = 0;
+    let sweeps = 0;
+    let flat = 0;
+    for (const [n, p] of prepared.entries()) {
+      const ones = p.split.parts.map(() => 1);
+      let latents = new Float32Array(0);
+      const reference = await render(p, ones, (l) => (latents = l.slice()));
+      for (let i = 0; i < latents.length; i++) exact = Math.max(exact, Math.abs(latents[i]! - p.plainLatents[i]!));
+      const [referenceJudged] = await judge.judge([reference]);
+      for (const [i, part] of p.item.parts.entries()) {
+        const frames: RgbImage[] = [];
+        for (const s of STRENGTHS) frames.push(s === 1 ? reference : await render(p, ones.map((v, k) => (k === i ? s : v))));
+        const judged = await judge.judge(frames);
+        const rho = spearman(STRENGTHS, judged.map((j) => progressOf(j, p.item, part)));
+        if (rho === 0) flat++;
+        correlations.push(rho);
+        byKind.set(part.kind, [...(byKind.get(part.kind) ?? []), rho]);
+        const others = p.item.parts.filter((_, k) => k !== i);
+        if (judged.some((j) => others.some((o) => judgedAttribute(j, p.item, o) !== judgedAttribute(referenceJudged!, p.item, o)))) leaks++;
+        const c = chiSquareUniformity(frames.map((f) => f.data));
+        if (c !== null) chi2.push(c);
+        sweeps++;
+      }
+      options.progress?.(`item ${n + 1}/${prepared.length}: spearman ${mean(correlations)?.toFixed(3)} leakage ${(leaks / sweeps).toFixed(3)}`);
+    }
+
+    // 3. the baseline: one global scale on all tokens
+    const baselineChi2: number[] = [];
+    if (gstlora) await adapters.setMethodAdapters(host, [{ id: gstlora, enabled: true, weight: 0, mode: 'live' }]);
+    const tokens = stages.t5().maxLength;
+    for (const p of prepared) {
+      const frames: RgbImage[] = [];
+      for (const s of STRENGTHS) {
+        const alpha = 1 - s;
+        if (gstlora) await adapters.setMethodAdapters(host, [{ id: gstlora, enabled: true, weight: alpha, mode: 'live' }]);
+        const scales = new Float32Array(tokens).fill(alpha);
+        frames.push(await p.session.render(scales, (v) => (gstlora ? undefined : adapters.setTokenScales(stlora, v)), { seed: p.item.seed, steps, guidance }, hooks()));
+      }
+      const c = chiSquareUniformity(frames.map((f) => f.data));
+      if (c !== null) baselineChi2.push(c);
+    }
+
+    const figures: Figures = {
+      suite: 'slideredit',
+      model: descriptor.info.name,
+      stlora: path.relative(packageRoot(), checkpoints.stlora),
+      steps,
+      strengths: STRENGTHS.join(','),
+      spearman: mean(correlations),
+      leakage: sweeps === 0 ? null : leaks / sweeps,
+      chi2: mean(chi2),
+      chi2_baseline: mean(baselineChi2),
+      baseline: gstlora ? `GSTLoRA (${path.basename(checkpoints.gstlora!)}) at one global scale` : 'STLoRA with one scale on every text token (no GSTLoRA found)',
+      exact_max_abs_diff: exact,
+      n: sweeps,
+      items: prepared.length,
+      sweeps_without_change: flat,
+    };
+    for (const [kind, values] of byKind) figures[`spearman_${kind}`] = mean(values);
+    figures.seconds = (performance.now() - started) / 1000;
+    return figures;
+  } finally {
+    await judge.release();
+    await pipeline.release();
+  }
+}
