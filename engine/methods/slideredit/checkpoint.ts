@@ -3,7 +3,8 @@
  * model folder says, in this order:
  * 1. `atelier.json` field `slideredit: { stlora, gstlora? }` (paths relative to the model folder);
  * 2. `slideredit/` beside the model folder (the zoo's models/tiny/slideredit/): `slideredit.json`
- *    with `stlora` / `gstlora` file names, else `stlora.safetensors` / `gstlora.safetensors`;
+ *    naming them (`"stlora": "f.safetensors"` or `"stlora": {"file": "f.safetensors", ...}`, the
+ *    same for `gstlora`), else `stlora.safetensors` / `gstlora.safetensors`;
  * 3. `slideredit/` inside the model folder, the same way (a real FLUX-Kontext folder a user put
  *    SliderEdit's released checkpoint into);
  * 4. the zoo's adapter test set beside the model (`adapters/stlora.slideredit.safetensors`).
@@ -32,10 +33,12 @@ function readJson(file: string): Record<string, unknown> | null {
   }
 }
 
+/** A file named by `key`: a string, or an object with a `file` string (the zoo's slideredit.json). */
 function fileField(record: Record<string, unknown>, key: string, base: string, where: string): string | null {
-  const value = record[key];
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || !value) throw new EngineError('model_error', `${where}: "${key}" must be a file name`);
+  const field = record[key];
+  if (field === undefined || field === null) return null;
+  const value = typeof field === 'object' && !Array.isArray(field) ? (field as Record<string, unknown>).file : field;
+  if (typeof value !== 'string' || !value) throw new EngineError('model_error', `${where}: "${key}" must be a file name or {"file": name}`);
   const file = path.resolve(base, value);
   if (!existsSync(file)) throw new EngineError('model_error', `${where}: "${key}" names ${file}, which does not exist`);
   return file;

@@ -1,0 +1,71 @@
+/**
+ * SliderEdit through the Engine API (what the RPC server and the CLI call): sliderParts with and
+ * without an STLoRA beside the model (the `slideredit/` folder convention), edit jobs with sliders
+ * that report step previews and record their strengths, a plain edit after them, and the protocol
+ * refusing strengths out of range.
+ */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../engine.js';
+import { decodeImage } from '../../images/codec.js';
+import { EditJob, methods } from '../../protocol/index.js';
+import { tempDir } from '../../testing/models.js';
+import { kontextTwin, sourcePng, writeRandomStlora } from '../../testing/slideredit.js';
+
+describe('SliderEdit in the engine (Kontext twin)', () => {
+  let engine: Engine;
+  let model: string;
+  let png: Uint8Array;
+
+  beforeAll(async () => {
+    model = kontextTwin({ manifest: true });
+    png = await sourcePng();
+    engine = new Engine({ dataDir: tempDir(), modelRoots: [{ dir: model, embedded: true, explicit: true }], previewEvery: 1 });
+    const info = engine.listModels()[0]!;
+    await engine.loadModel(info.id, 'cpu');
+  });
+  afterAll(async () => {
+    await engine.shutdown();
+  });
+
+  it('splits and tokenizes, and says the model has no STLoRA until one is beside it', () => {
+    const before = engine.sliderParts('make the square blue, then move it left');
+    expect(before.parts.map((p) => [p.text, p.start, p.end])).toEqual([
+      ['make the square blue', 0, 20],
+      ['move it left', 27, 39],
+    ]);
+    expect(before.parts.every((p) => p.tokens !== null && p.tokens[0] < p.tokens[1])).toBe(true);
+    expect(before.available).toBe(false);
+    expect(before.reason).toMatch(/no SliderEdit STLoRA/);
+    const folder = path.join(model, 'slideredit');
+    mkdirSync(folder);
+    const file = writeRandomStlora(path.join(model, 'transformer', 'model.onnx'), path.join(tempDir(), 'stlora.safetensors'));
+    copyFileSync(file, path.join(folder, 'stlora.safetensors'));
+    expect(engine.sliderParts('make the square blue, then move it left')).toMatchObject({ available: true, reason: null });
+    expect(() => engine.sliderParts('make the square blue', ['make it red'])).toThrow('sub-instruction "make it red" is not part of the instruction');
+  });
+
+  it('runs edit jobs with sliders: previews every step, strengths in the metadata, then a plain edit', async () => {
+    const previews: number[] = [];
+    const request = { kind: 'edit' as const, image: png, instruction: 'make the square blue, then move it left', seed: 4 };
+    const first = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0.5, 1.5] } }, (p) => p.preview && previews.push(p.step));
+    expect(previews).toEqual([1, 2]);
+    expect(first.metadata.sliders).toEqual({ parts: ['make the square blue', 'move it left'], strengths: [0.5, 1.5] });
+    const same = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0.5, 1.5] } });
+    const pixels = async (bytes: Uint8Array) => Buffer.from((await decodeImage(bytes, { name: 'output' })).data);
+    expect((await pixels(same.image.bytes)).equals(await pixels(first.image.bytes))).toBe(true); // the PNGs differ in their creation time
+    const plain = await engine.runJob(request);
+    expect(plain.metadata.sliders).toBeUndefined();
+    expect(engine.adapters.methodAdapters()).toEqual([]);
+    await expect(engine.runJob({ ...request, sliders: { parts: [], strengths: [1] } })).rejects.toThrow('2 sub-instructions but 1 strengths');
+  });
+
+  it('the protocol refuses strengths out of [0, 2] and unknown slider fields', () => {
+    const base = { kind: 'edit', image: new Uint8Array(1), instruction: 'x' };
+    expect(EditJob.safeParse({ ...base, sliders: { parts: [], strengths: [2.5] } }).success).toBe(false);
+    expect(EditJob.safeParse({ ...base, sliders: { parts: [], strengths: [1], extra: 1 } }).success).toBe(false);
+    expect(EditJob.safeParse({ ...base, sliders: { parts: ['x'], strengths: [0] } }).success).toBe(true);
+    expect(methods.sliderParts.params.safeParse({ instruction: 'a and b', parts: ['a', 'b'] }).success).toBe(true);
+  });
+});
