@@ -8,6 +8,7 @@ import { report, type Figures } from './report.js';
 import { benchEngine } from './engine.js';
 import { benchRpc } from './rpc.js';
 import { benchAdapters } from './adapters.js';
+import { benchWatermark } from './watermark.js';
 import { benchSliderEdit } from './slideredit.js';
 
 type Suite = (flags: { modelDir?: string }) => Promise<Figures>;
@@ -17,6 +18,7 @@ const SUITES: Record<string, { title: string; run: Suite }> = {
   engine: { title: 'Engine overhead per step in-process, time per image, peak memory (default model)', run: (f) => benchEngine(f) },
   slideredit: { title: 'SliderEdit: a slider move (cached encodings) over a full edit from scratch (ratio, goal <= 0.9)', run: (f) => benchSliderEdit(f) },
   adapters: { title: 'Adapters: live-branch step over baked step (default model), bake time of an SD 1.5-shaped LoRA', run: (f) => benchAdapters(f) },
+  watermark: { title: 'Watermark: verify time per image file (decode, resize, extractor, test against every key), 64x64 and 1024x1024', run: () => benchWatermark() },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -6,6 +6,7 @@
 import { UsageError, bool, intFlag, parseFlags, str } from '../cli/usage.js';
 import { report, type Figures } from '../bench/report.js';
 import { evalBase } from './base.js';
+import { evalWatermark } from './watermark.js';
 import { evalSliderEdit } from './slideredit.js';
 
 interface SuiteOptions {
@@ -16,6 +17,7 @@ interface SuiteOptions {
 
 const SUITES: Record<string, { title: string; run: (o: SuiteOptions) => Promise<Figures> }> = {
   base: { title: 'Tiny model quality through the TypeScript engine (judged), vs the zoo builder', run: (o) => evalBase(o) },
+  watermark: { title: 'LoRA watermark on the tiny model: bit accuracy clean and attacked, PSNR, empirical FPR at 1e-3, TPR at 1e-6', run: (o) => evalWatermark(o) },
   slideredit: { title: 'SliderEdit on held-out multi-part edits: monotonic, disentangled, smooth (vs one global scale), exact at strength 1', run: (o) => evalSliderEdit(o) },
 };
 

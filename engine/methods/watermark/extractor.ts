@@ -26,7 +26,8 @@ export class Extractor {
   ) {}
 
   static async open(assets: WatermarkAssets, provider: ProviderChoice = 'cpu'): Promise<Extractor> {
-    const session = await openSession(assets.extractorFile, { provider });
+    // a small graph: one thread that does not spin after a run, so sharp's decoding of the next file is not starved
+    const session = await openSession(assets.extractorFile, { provider, intraOpThreads: 1, config: { 'session.intra_op.allow_spinning': '0' } });
     const [height, width] = assets.manifest.image_size;
     const fail = (what: string) => {
       void session.release();

@@ -73,6 +73,13 @@ export class Watermarking {
     return (await extractor.logits(images)).map(bitsFromLogits);
   }
 
+  /** Extracted bits of encoded images through the verifier's own decode-and-resize path (bad files throw). */
+  async readBits(files: readonly VerifyInput[]): Promise<Uint8Array[]> {
+    const extractor = await this.openExtractor();
+    const prepared = await Promise.all(files.map((f) => prepareForExtractor(f.bytes, f.name, extractor.width, extractor.height)));
+    return (await extractor.logits(prepared.map((p) => p.image))).map(bitsFromLogits);
+  }
+
   /** One verdict per file, in order; a file that cannot be read gets an error verdict, not an exception. */
   async verify(files: readonly VerifyInput[], fpr = DEFAULT_WATERMARK_FPR, warn?: (message: string) => void): Promise<WatermarkVerdict[]> {
     if (!(fpr > 0 && fpr < 1)) throw new EngineError('invalid_params', `the false-positive rate must be between 0 and 1 (exclusive), got ${fpr}`);

@@ -1,0 +1,54 @@
+/**
+ * `bench watermark`: the time to verify one image file, end to end as the Verify button does it
+ * (hardened decode, conversion to RGB, bilinear resize to the extractor's 64x64, extractor, K and
+ * the binomial test against every known key), for a 64x64 PNG (a shapes-world render from the eval
+ * set) and the same image upscaled to 1024x1024 (Lanczos, PNG). The extractor is opened once
+ * before timing (as in the engine, which keeps it open); medians of repeated runs, alternating
+ * the two sizes. Also the extractor alone on one 64x64 image (the floor under the file path).
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { decodeImage } from '../images/codec.js';
+import { defaultWatermarkDir } from '../methods/watermark/assets.js';
+import { Watermarking } from '../methods/watermark/service.js';
+import { packageRoot } from '../paths.js';
+import { median, type Figures } from './report.js';
+
+const ROUNDS = 40;
+
+export async function benchWatermark(): Promise<Figures> {
+  const source = new Uint8Array(readFileSync(path.join(packageRoot(), 'models', 'tiny', 'eval', 'edit', '0000.png')));
+  const big = new Uint8Array(await sharp(source).resize(1024, 1024, { kernel: 'lanczos3' }).png().toBuffer());
+  const wm = new Watermarking(mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-wm-')), defaultWatermarkDir());
+  try {
+    const rgb = await decodeImage(source, { name: '0000.png' });
+    await wm.verify([{ name: 'warm.png', bytes: source }]); // opens the extractor
+    const small: number[] = [];
+    const large: number[] = [];
+    const bare: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      let t = performance.now();
+      const [a] = await wm.verify([{ name: '64.png', bytes: source }]);
+      small.push(performance.now() - t);
+      t = performance.now();
+      const [b] = await wm.verify([{ name: '1024.png', bytes: big }]);
+      large.push(performance.now() - t);
+      t = performance.now();
+      await wm.extract([rgb]);
+      bare.push(performance.now() - t);
+      if (a!.status === 'error' || b!.status === 'error') throw new Error(`the bench images could not be checked: ${a!.summary}; ${b!.summary}`);
+    }
+    return {
+      suite: 'watermark',
+      verify_ms_64: median(small),
+      verify_ms_1024: median(large),
+      extractor_ms_64: median(bare),
+      input_bytes_1024: big.length,
+      rounds: ROUNDS,
+    };
+  } finally {
+    await wm.release();
+  }
+}

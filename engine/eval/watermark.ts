@@ -1,0 +1,232 @@
+/**
+ * `eval watermark`: the LoRA watermark on the embedded tiny model, measured through the engine.
+ *
+ * Positives: the t2i eval set's prompts and seeds generated twice through the real job path, once
+ * clean and once with a key baked into the VAE decoder (same seeds). Keys: four fresh keys whose
+ * LoRAs come from key_to_lora.onnx (the app's path; image i carries key i mod 4), and separately
+ * the demo key's fine-tuned LoRA (`demo_*` figures). Each watermarked PNG is read clean and after
+ * each attack (eval/watermark-attacks.ts) through the verifier's decode-and-resize path: bit
+ * accuracy, and the true-positive rate of the single-key test at 1e-6 (K >= 41 of 48). PSNR is the
+ * watermarked against the clean output of the same seed (uint8 RGB).
+ *
+ * Negatives (unwatermarked): random latents (Philox, N(0, 1) in the model's normalized latent
+ * space) decoded by the clean VAE decoder, the eval set's rendered shapes-world sources, and the
+ * clean generated outputs. Each is compared with every eval key; the empirical false-positive rate
+ * at 1e-3 (K >= 36) is the share of comparisons that pass, next to the exact binomial bound and
+ * whether the count stays under that bound's 99.9% quantile.
+ */
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Figures } from '../bench/report.js';
+import { Engine } from '../engine.js';
+import { decodeImage } from '../images/codec.js';
+import { rgbFromPlanar, type RgbImage } from '../images/rgb.js';
+import { binomialTail, thresholdK } from '../methods/watermark/binomial.js';
+import { bitsFromHex, matchingBits, type Bits } from '../methods/watermark/bits.js';
+import { Watermarking } from '../methods/watermark/service.js';
+import { readWatermarkAssets, defaultWatermarkDir } from '../methods/watermark/assets.js';
+import { gaussianNoise } from '../noise/philox.js';
+import { embeddedModelDir, packageRoot } from '../paths.js';
+import { ort } from '../runtime/ort.js';
+import { openSession } from '../runtime/session.js';
+import { float32Of } from '../runtime/tensors.js';
+import type { WatermarkKeyInfo } from '../protocol/index.js';
+import { ATTACKS, attack, seededRandom, type Attack } from './watermark-attacks.js';
+import { readT2iSet } from './scenes.js';
+
+export interface WatermarkEvalOptions {
+  modelDir?: string;
+  /** Generated image pairs (default 100, at most the t2i set). */
+  limit?: number;
+  /** Unwatermarked images in all (default 10,000; at least the renders and clean outputs). */
+  negatives?: number;
+  progress?: (line: string) => void;
+}
+
+const KEYS = 4;
+const BITS = 48;
+
+interface Positive {
+  key: Bits;
+  png: Uint8Array;
+}
+
+/** The q-quantile of Bin(n, p): the smallest c with P[Bin(n, p) <= c] >= q (summed from log pmfs). */
+function binomialQuantile(n: number, p: number, q: number): number {
+  let logPmf = n * Math.log1p(-p); // k = 0
+  let cdf = Math.exp(logPmf);
+  for (let k = 0; k < n; k++) {
+    if (cdf >= q) return k;
+    logPmf += Math.log((n - k) / (k + 1)) + Math.log(p) - Math.log1p(-p);
+    cdf += Math.exp(logPmf);
+  }
+  return n;
+}
+
+function psnr(a: RgbImage, b: RgbImage): number {
+  let se = 0;
+  for (let i = 0; i < a.data.length; i++) se += (a.data[i]! - b.data[i]!) ** 2;
+  const mse = se / a.data.length;
+  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+}
+
+const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length);
+
+export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise<Figures> {
+  const started = performance.now();
+  const progress = options.progress ?? (() => undefined);
+  const modelDir = options.modelDir ?? embeddedModelDir();
+  const wmDir = defaultWatermarkDir();
+  const assets = readWatermarkAssets(wmDir);
+  if (assets.manifest.bits !== BITS) throw new Error(`${wmDir}: a ${assets.manifest.bits}-bit watermark; this evaluation is written for 48 bits`);
+  const evalDir = path.join(packageRoot(), 'models', 'tiny', 'eval');
+  const items = readT2iSet(path.join(evalDir, 't2i.json')).items.slice(0, options.limit ?? 100);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-eval-wm-'));
+  const engine = new Engine({ dataDir, modelRoots: [{ dir: modelDir, embedded: true, explicit: true }], previewEvery: 0, watermarkDir: wmDir });
+  const wm = new Watermarking(dataDir, wmDir);
+  const k6 = thresholdK(BITS, 1e-6);
+  const k3 = thresholdK(BITS, 1e-3);
+  try {
+    const model = engine.listModels()[0];
+    if (!model) throw new Error(`${modelDir}: no usable model there`);
+    await engine.loadModel(model.id, 'cpu');
+    const generate = async (i: number) => {
+      const item = items[i]!;
+      const done = await engine.runJob({ kind: 'generate', prompt: item.prompt, seed: item.seed });
+      return { png: done.image.bytes, rgb: await decodeImage(done.image.bytes, { name: item.id }), key: done.metadata.watermarkKey ?? null };
+    };
+
+    // clean outputs
+    const clean: Array<{ png: Uint8Array; rgb: RgbImage }> = [];
+    for (let i = 0; i < items.length; i++) {
+      const out = await generate(i);
+      if (out.key !== null) throw new Error('the clean pass came out watermarked');
+      clean.push(out);
+    }
+    progress(`${clean.length} clean outputs (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+
+    // the same seeds with generated keys, then with the demo key's fine-tuned LoRA
+    const keys: WatermarkKeyInfo[] = [];
+    for (let k = 0; k < KEYS; k++) keys.push(await engine.createWatermarkKey(`eval key ${k + 1}`));
+    const marked = async (keyFor: (i: number) => { id: string; bits: string }) => {
+      const positives: Positive[] = [];
+      const psnrs: number[] = [];
+      let current: string | null = null;
+      const order = items.map((_, i) => i).sort((a, b) => keyFor(a).id.localeCompare(keyFor(b).id) || a - b);
+      const byIndex = new Map<number, Positive>();
+      for (const i of order) {
+        const key = keyFor(i);
+        if (key.id !== current) {
+          await engine.setWatermark(true, key.id, { persist: false });
+          current = key.id;
+        }
+        const out = await generate(i);
+        if (out.key !== key.id) throw new Error(`output ${i} is labelled ${out.key}, expected ${key.id}`);
+        byIndex.set(i, { key: bitsFromHex(key.bits), png: out.png });
+        psnrs[i] = psnr(out.rgb, clean[i]!.rgb);
+      }
+      for (let i = 0; i < items.length; i++) positives.push(byIndex.get(i)!);
+      await engine.setWatermark(false, undefined, { persist: false });
+      return { positives, psnrs };
+    };
+    const generated = await marked((i) => keys[i % KEYS]!);
+    progress(`${items.length} outputs with generated keys (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    const demoKey = assets.demoKey;
+    const demo = demoKey ? await marked(() => demoKey) : null;
+    if (demo) progress(`${items.length} outputs with the demo key (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+
+    const score = async (set: { positives: Positive[]; psnrs: number[] }, prefix: string): Promise<Figures> => {
+      const figures: Figures = {};
+      for (const kind of ['clean', ...ATTACKS] as const) {
+        const random = seededRandom(1234);
+        const files = await Promise.all(
+          set.positives.map(async (p, i) => ({ name: `${prefix}${kind}-${i}`, bytes: kind === 'clean' ? p.png : await attack(p.png, kind as Attack, random) })),
+        );
+        const bits = await wm.readBits(files);
+        const ks = bits.map((b, i) => matchingBits(b, set.positives[i]!.key));
+        figures[`${prefix}bit_acc_${kind}`] = mean(ks) / BITS;
+        figures[`${prefix}tpr_at_1e-6_${kind}`] = ks.filter((k) => k >= k6).length / ks.length;
+      }
+      figures[`${prefix}psnr_db`] = mean(set.psnrs);
+      figures[`${prefix}psnr_db_min`] = Math.min(...set.psnrs);
+      return figures;
+    };
+    const positives = await score(generated, '');
+    const demoFigures = demo ? await score(demo, 'demo_') : {};
+    progress('positives scored');
+
+    // negatives: clean outputs, rendered eval sources, decoded random latents
+    const evalKeys = [...keys.map((k) => bitsFromHex(k.bits)), ...(demoKey ? [bitsFromHex(demoKey.bits)] : [])];
+    const negativeBits: Bits[] = [...(await wm.readBits(clean.map((c, i) => ({ name: `clean-${i}`, bytes: c.png }))))];
+    const renders = readdirSync(path.join(evalDir, 'edit')).filter((n) => n.endsWith('.png')).sort();
+    for (let i = 0; i < renders.length; i += 64) {
+      const batch = renders.slice(i, i + 64).map((n) => ({ name: n, bytes: new Uint8Array(readFileSync(path.join(evalDir, 'edit', n))) }));
+      negativeBits.push(...(await wm.readBits(batch)));
+    }
+    const nClean = clean.length;
+    const nRenders = renders.length;
+    const nLatents = Math.max(0, (options.negatives ?? 10_000) - nClean - nRenders);
+    const vae = JSON.parse(readFileSync(path.join(modelDir, 'vae_decoder', 'config.json'), 'utf8')) as { scaling_factor: number; shift_factor: number; latent_channels: number };
+    const decoder = await openSession(path.join(modelDir, 'vae_decoder', 'model.onnx'), { provider: 'cpu' });
+    try {
+      const c = vae.latent_channels;
+      const per = c * 8 * 8;
+      for (let start = 0; start < nLatents; start += 64) {
+        const n = Math.min(64, nLatents - start);
+        const latents = new Float32Array(n * per);
+        for (let j = 0; j < n; j++) {
+          const z = gaussianNoise(900_000 + start + j, per);
+          for (let v = 0; v < per; v++) latents[j * per + v] = z[v]! / vae.scaling_factor + vae.shift_factor;
+        }
+        const out = float32Of((await decoder.run({ latent_sample: new ort.Tensor('float32', latents, [n, c, 8, 8]) })).sample!);
+        const images = Array.from({ length: n }, (_, j) => rgbFromPlanar(out.subarray(j * 3 * 64 * 64, (j + 1) * 3 * 64 * 64), 64, 64));
+        negativeBits.push(...(await wm.extract(images)));
+        if ((start / 64) % 40 === 39) progress(`negatives: ${start + n}/${nLatents} random latents decoded`);
+      }
+    } finally {
+      await decoder.release();
+    }
+    let pass3 = 0;
+    let pass6 = 0;
+    let sumK = 0;
+    let maxK = 0;
+    for (const bits of negativeBits) {
+      for (const key of evalKeys) {
+        const k = matchingBits(bits, key);
+        sumK += k;
+        maxK = Math.max(maxK, k);
+        if (k >= k3) pass3++;
+        if (k >= k6) pass6++;
+      }
+    }
+    const comparisons = negativeBits.length * evalKeys.length;
+    const bound = binomialTail(BITS, k3);
+    const trained = assets.manifest.trained ?? {};
+    return {
+      suite: 'watermark',
+      model: model.name,
+      watermark: `${path.basename(wmDir)} (${typeof trained.steps === 'number' ? `${trained.steps} training steps` : 'untrained?'}${(JSON.parse(readFileSync(path.join(wmDir, 'watermark.json'), 'utf8')) as { smoke?: boolean }).smoke ? ', smoke build' : ''})`,
+      n_images: items.length,
+      keys_generated: KEYS,
+      ...positives,
+      ...demoFigures,
+      'fpr_at_1e-3': pass3 / comparisons,
+      'fpr_bound_at_1e-3': bound,
+      'fpr_at_1e-3_within_bound': pass3 <= binomialQuantile(comparisons, bound, 0.999),
+      'false_positives_at_1e-3': pass3,
+      'fpr_at_1e-6': pass6 / comparisons,
+      n_negatives: negativeBits.length,
+      n_negative_comparisons: comparisons,
+      negatives: `${nLatents} decoded random latents, ${nRenders} rendered eval sources, ${nClean} clean generated outputs; each against ${evalKeys.length} keys`,
+      negatives_mean_matching_bits: sumK / comparisons,
+      negatives_max_matching_bits: maxK,
+      threshold_k_at_1e_6: k6,
+      threshold_k_at_1e_3: k3,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await wm.release();
+    await engine.shutdown();
+  }
+}
