@@ -39,6 +39,13 @@ What is trained (the paper's code, ArmanZarei/SliderEdit, training/train_*_flux_
   input). The paper's GSTLoRA also adapts attn.to_q/k/v/to_out.0; DESIGN.md's target list is
   followed here.
 
+Schedule: batch 16 edit pairs from the first two data chunks (256 held out for a validation
+loss), AdamW lr 2e-3 (warm-up, cosine to a tenth; on the tiny model 2e-3 to 3e-3 cut the
+held-out PPS loss fastest in 80-step trials, 2e-4 barely moved it), grad clip 1; STEPS for each
+adapter, about 1 s/step on a free core. --minutes caps the training time: each phase measures
+its pace over 20 steps and plans the steps that fit its share (3/4 STLoRA, 1/4 GSTLoRA); the
+plan is checkpointed, so a resumed run follows it, and slideredit.json records the steps run.
+
 Files: stlora.safetensors has SliderEdit's own keys (what save_selective_lora_state_dict writes:
 bare module paths `transformer_blocks.N.attn.add_q_proj.lora_A.weight` (r, in) and `.lora_B.weight`
 (out, r), no alpha; alpha = rank so the scale is 1 and nothing needs folding). gstlora.safetensors
@@ -69,9 +76,9 @@ SEED = 6116
 RANK, ALPHA = 16, 16.0
 GST_EXTRA = ["ff.net.0.proj", "ff.net.2"]
 BATCH = 16
-LR = 1e-3
+LR = 2e-3
 P_SOURCE_X0 = 0.5
-STEPS = {"stlora": 2400, "gstlora": 800}
+STEPS = {"stlora": 1050, "gstlora": 350}
 N_DATA_CHUNKS = 2
 N_VAL = 256
 CHECK_ITEMS = 64
@@ -213,71 +220,96 @@ def val_loss(fz, adapter, pairs, kind, mu, bs=64) -> float:
 
 # ---------------------------------------------------------------- training
 def lr_at(k: int, n: int) -> float:
+    lr = LR
     warm = min(50, n // 10 + 1)
     if k < warm:
-        return LR * (k + 1) / warm
-    return 0.1 * LR + 0.9 * LR * 0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, n - warm)))
+        return lr * (k + 1) / warm
+    return 0.1 * lr + 0.9 * lr * 0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, n - warm)))
 
 
-def train(P, fz, adapters, pairs, steps, batch, log):
+PHASES = ("stlora", "gstlora")
+BUDGET_SHARE = {"stlora": 0.75, "gstlora": 0.25}
+PACE_STEPS = 20
+
+
+def weights_fingerprint(module) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        if ".deltas." not in name:
+            h.update(name.encode())
+            h.update(t.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None):
+    """STLoRA, then GSTLoRA. With budget_s (seconds of training for both), each phase measures
+    its pace over its first PACE_STEPS steps and then plans min(steps, what fits its share of
+    the budget); the plan is stored, so a resumed run follows it."""
     mu = calc_mu(16)
     T = fz.t5_tok.max_length
     opts = {k: torch.optim.AdamW(a.parameters(), lr=LR, betas=(0.9, 0.999), weight_decay=1e-4)
             for k, a in adapters.items()}
-    order = [k for k in ("stlora", "gstlora")]
-    total = sum(steps[k] for k in order)
     ck_path = P.ckpt / "slideredit.pt"
-    state = {"step": 0, "seconds": 0.0, "curve": {k: [] for k in order}, "val": {k: {} for k in order}}
+    state = {"done": {k: 0 for k in PHASES}, "planned": {k: None for k in PHASES},
+             "seconds": {k: 0.0 for k in PHASES}, "curve": {k: [] for k in PHASES}, "val": {k: {} for k in PHASES}}
     ck = load_ckpt(ck_path)
-    if ck is not None and ck.get("steps") == steps and ck.get("batch") == batch:
+    if ck is not None and ck.get("steps") == steps and ck.get("batch") == batch and ck.get("budget_s") == budget_s \
+            and ck.get("base") == base_fp:
         for k, a in adapters.items():
             load_adapter_state(a, ck["adapters"][k])
             opts[k].load_state_dict(ck["opt"][k])
         state = ck["state"]
-        log(f"resumed from {ck_path} at step {state['step']}")
+        log(f"resumed from {ck_path} at {state['done']}")
     elif ck is not None:
-        log(f"{ck_path} is from another schedule ({ck.get('steps')}, batch {ck.get('batch')}): starting over")
+        log(f"{ck_path} is from another schedule or base model: starting over")
 
     def save():
         save_ckpt(ck_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()},
                             "opt": {k: o.state_dict() for k, o in opts.items()}, "state": state,
-                            "steps": steps, "batch": batch})
+                            "steps": steps, "batch": batch, "budget_s": budget_s, "base": base_fp})
 
-    t_start, last_ck, acc, t0 = time.time(), time.time(), [], time.time()
-    spent0 = state["seconds"]
-    while state["step"] < total:
-        step = state["step"]
-        kind = order[0] if step < steps[order[0]] else order[1]
-        k = step if kind == order[0] else step - steps[order[0]]
-        if k == 0 and "0" not in state["val"][kind]:
-            state["val"][kind]["0"] = val_loss(fz, adapters[kind], pairs, kind, mu)
-            log(f"{kind}: held-out PPS loss before training {state['val'][kind]['0']:.5f} "
-                f"(= the frozen model's velocity gap between full and suppressed instructions)")
+    last_ck = time.time()
+    for ph, kind in enumerate(PHASES):
         a, opt = adapters[kind], opts[kind]
-        for g in opt.param_groups:
-            g["lr"] = lr_at(k, steps[kind])
-        rng = np.random.default_rng([SEED, step])
-        idx = pairs.train[rng.integers(len(pairs.train), size=batch)]
-        loss = pps_loss(fz, a, make_batch(pairs, rng, idx, kind, mu, T), kind)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(a.parameters(), 1.0)
-        opt.step()
-        acc.append(loss.item())
-        state["step"] = step + 1
-        k += 1
-        if k % 50 == 0 or k == steps[kind]:
-            state["curve"][kind].append([k, float(np.mean(acc))])
-            log(f"{kind} step {k}/{steps[kind]} loss {np.mean(acc):.5f} lr {lr_at(k - 1, steps[kind]):.2e} "
-                f"{(time.time() - t0) / len(acc):.2f}s/step")
-            acc, t0 = [], time.time()
-        if k == steps[kind]:
-            state["val"][kind][str(k)] = val_loss(fz, a, pairs, kind, mu)
-            log(f"{kind}: held-out PPS loss after {k} steps {state['val'][kind][str(k)]:.5f}")
-        state["seconds"] = spent0 + time.time() - t_start
-        if time.time() - last_ck > CKPT_EVERY_S or k == steps[kind]:
-            save()
-            last_ck = time.time()
+        n = lambda: state["planned"][kind] or steps[kind]
+        if state["done"][kind] == 0 and "0" not in state["val"][kind]:
+            state["val"][kind]["0"] = val_loss(fz, a, pairs, kind, mu)
+            log(f"{kind}: held-out PPS loss before training {state['val'][kind]['0']:.5f} "
+                f"(the frozen model's velocity gap between the full and the suppressed instructions)")
+        acc, t0, t_phase = [], time.time(), time.time()
+        spent0 = state["seconds"][kind]
+        while state["done"][kind] < n():
+            k = state["done"][kind]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(k, n())
+            rng = np.random.default_rng([SEED, ph, k])
+            idx = pairs.train[rng.integers(len(pairs.train), size=batch)]
+            loss = pps_loss(fz, a, make_batch(pairs, rng, idx, kind, mu, T), kind)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(a.parameters(), 1.0)
+            opt.step()
+            acc.append(loss.item())
+            k += 1
+            state["done"][kind] = k
+            state["seconds"][kind] = spent0 + time.time() - t_phase
+            if budget_s and k == PACE_STEPS and state["planned"][kind] is None:
+                pace = state["seconds"][kind] / k
+                state["planned"][kind] = max(PACE_STEPS, min(steps[kind], int(BUDGET_SHARE[kind] * budget_s / pace)))
+                log(f"{kind}: {pace:.2f}s/step, planned {state['planned'][kind]} steps "
+                    f"(of {steps[kind]}) for {BUDGET_SHARE[kind] * budget_s:.0f}s")
+            if k % 50 == 0 or k == n():
+                state["curve"][kind].append([k, float(np.mean(acc))])
+                log(f"{kind} step {k}/{n()} loss {np.mean(acc):.5f} lr {lr_at(k - 1, n()):.2e} "
+                    f"{(time.time() - t0) / len(acc):.2f}s/step")
+                acc, t0 = [], time.time()
+            if k == n():
+                state["val"][kind]["end"] = val_loss(fz, a, pairs, kind, mu)
+                log(f"{kind}: held-out PPS loss after {k} steps {state['val'][kind]['end']:.5f}")
+            if time.time() - last_ck > CKPT_EVERY_S or k == n():
+                save()
+                last_ck = time.time()
     return state
 
 
@@ -340,7 +372,7 @@ def check(P, model, adapters, fz, n_items, log, bs=96):
     by = {(n, mode, i): j for (n, mode, i), j in zip(runs, judged)}
     rows = []
     for n, it in enumerate(items):
-        plain = by[(n, "plain", None)]
+        plain, gst = by[(n, "plain", None)], by[(n, "gstlora", None)]
         for i, part in enumerate(it["parts"]):
             pt = partial_target(it, i)
             if pt is None:
@@ -348,32 +380,38 @@ def check(P, model, adapters, fz, n_items, log, bs=96):
             others = [p for j, p in enumerate(it["parts"]) if j != i]
             sl = by[(n, "stlora", i)]
             rows.append({
+                "kind": part["kind"],
+                # alpha_i = 1: part i at its source value, the other parts at their target values
                 "suppressed": holds(sl, pt, part),
                 "others_applied": all(holds(sl, pt, p) for p in others),
+                # the plain edit (every alpha 0), judged the same way
+                "plain_at_source": holds(plain, pt, part),
                 "plain_applied": holds(plain, it["target_scene"], part),
                 "plain_others_applied": all(holds(plain, it["target_scene"], p) for p in others),
-                "kind": part["kind"],
+                # the GSTLoRA at scale 1: part i at its source value
+                "gst_at_source": holds(gst, pt, part),
             })
     frac = lambda key, rs: float(np.mean([r[key] for r in rs])) if rs else None
+    both = lambda rs: float(np.mean([r["suppressed"] and r["others_applied"] for r in rs])) if rs else None
     applied = [r for r in rows if r["plain_applied"] and r["plain_others_applied"]]
-    gst_rows = []
-    for n, it in enumerate(items):
-        g = by[(n, "gstlora", None)]
-        gst_rows.append(all(holds(g, it["source_scene"], p) for p in it["parts"]))
+    gst_all = [all(holds(by[(n, "gstlora", None)], it["source_scene"], p) for p in it["parts"])
+               for n, it in enumerate(items)]
     out = {
         "items": len(items), "parts": len(rows), "steps": steps, "guidance": guidance,
-        "stlora_alpha1_suppressed": frac("suppressed", rows),
-        "stlora_alpha1_others_applied": frac("others_applied", rows),
-        "stlora_alpha1_suppressed_and_others_applied": float(np.mean([r["suppressed"] and r["others_applied"] for r in rows])) if rows else None,
-        "plain_edit_part_applied": frac("plain_applied", rows),
-        "plain_edit_part_not_applied": (1.0 - frac("plain_applied", rows)) if rows else None,
-        "where_plain_edit_applied_all": {
-            "parts": len(applied), "suppressed": frac("suppressed", applied),
-            "others_applied": frac("others_applied", applied),
-            "suppressed_and_others_applied": float(np.mean([r["suppressed"] and r["others_applied"] for r in applied])) if applied else None},
-        "suppressed_by_kind": {k: frac("suppressed", [r for r in rows if r["kind"] == k])
-                               for k in sorted({r["kind"] for r in rows})},
-        "gstlora_scale1_every_part_suppressed": float(np.mean(gst_rows)) if gst_rows else None,
+        "stlora_alpha1": {"part_suppressed": frac("suppressed", rows), "others_applied": frac("others_applied", rows),
+                          "suppressed_and_others_applied": both(rows)},
+        "plain_edit": {"part_at_source": frac("plain_at_source", rows), "part_applied": frac("plain_applied", rows),
+                       "others_applied": frac("plain_others_applied", rows)},
+        "where_plain_edit_applied_every_part": {
+            "parts": len(applied), "part_suppressed": frac("suppressed", applied),
+            "others_applied": frac("others_applied", applied), "suppressed_and_others_applied": both(applied)},
+        "stlora_alpha1_suppressed_by_kind": {k: frac("suppressed", [r for r in rows if r["kind"] == k])
+                                             for k in sorted({r["kind"] for r in rows})},
+        "gstlora_scale1": {"part_at_source": frac("gst_at_source", rows),
+                           "every_part_at_source": float(np.mean(gst_all)) if gst_all else None},
+        "reading": "part_suppressed: with alpha_i = 1 (other alphas 0) the judge finds part i's attribute at its "
+                   "source value where the edit without part i puts it; others_applied: every other part holds; "
+                   "plain_edit.part_at_source is the same test on the plain edit (the rate without the slider)",
     }
     log("check:", json.dumps(out))
     return out
@@ -468,7 +506,10 @@ def export_matches(P, tr) -> bool | None:
 def main(argv=None):
     ap = base_parser(__doc__)
     ap.add_argument("--steps", type=int, default=None, help="training steps of each adapter (default: STEPS)")
-    ap.add_argument("--check-items", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=None, help=f"batch size (default {BATCH})")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="training time budget for both adapters; each phase then plans its steps from its pace")
+    ap.add_argument("--check-items", type=int, default=None, help=f"held-out edits judged (default {CHECK_ITEMS})")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
@@ -490,7 +531,7 @@ def main(argv=None):
     steps = {k: 3 for k in STEPS} if smoke else dict(STEPS)
     if args.steps is not None:
         steps = {k: args.steps for k in STEPS}
-    batch = 4 if smoke else BATCH
+    batch = args.batch or (4 if smoke else BATCH)
     guidance = defaults(P)[1]
     fz = Frozen(model, guidance)
     adapters = {"stlora": Adapter("stlora", tr, st_targets(n_double), "lora", RANK, ALPHA, SEED + 2),
@@ -500,29 +541,32 @@ def main(argv=None):
         f"base model {base_ck}; guidance {guidance}")
     fin_path = P.ckpt / "slideredit_final.pt"
     fin = load_ckpt(fin_path)
-    if fin is not None and fin.get("steps") == steps and fin.get("batch") == batch:
+    budget_s = args.minutes * 60 if args.minutes else None
+    base_ck["weights_sha256_16"] = base_fp = weights_fingerprint(tr)
+    if fin is not None and fin.get("steps") == steps and fin.get("batch") == batch and fin.get("budget_s") == budget_s \
+            and fin.get("base") == base_fp:
         for k, a in adapters.items():
             load_adapter_state(a, fin["adapters"][k])
         state = fin["state"]
         log(f"{fin_path.name} is complete; writing files")
     else:
-        state = train(P, fz, adapters, pairs, steps, batch, log)
+        state = train(P, fz, adapters, pairs, steps, batch, log, budget_s, base_fp)
         save_ckpt(fin_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()}, "state": state,
-                             "steps": steps, "batch": batch})
+                             "steps": steps, "batch": batch, "budget_s": budget_s, "base": base_fp})
     out = P.tiny / "slideredit"
     out.mkdir(parents=True, exist_ok=True)
     write_stlora(adapters["stlora"], out / "stlora.safetensors")
     write_gstlora(adapters["gstlora"], out / "gstlora.safetensors")
     refs = write_references(fz, adapters, out / "references.safetensors")
     t0 = time.time()
-    chk = check(P, model, adapters, fz, 4 if smoke else (args.check_items or CHECK_ITEMS), log)
+    chk = check(P, model, adapters, fz, args.check_items or (4 if smoke else CHECK_ITEMS), log)
     chk["seconds"] = round(time.time() - t0)
 
     def summary(kind):
         c = state["curve"][kind]
         v = state["val"][kind]
         return {"first_50_steps": c[0][1] if c else None, "last_50_steps": c[-1][1] if c else None,
-                "held_out_before": v.get("0"), "held_out_after": v.get(str(steps[kind])),
+                "held_out_before": v.get("0"), "held_out_after": v.get("end"),
                 "every_50_steps": [round(x[1], 6) for x in c]}
 
     n_params = lambda a: sum(p.numel() for p in a.parameters())
@@ -535,18 +579,21 @@ def main(argv=None):
                    "targets": ST_SIX, "blocks": "transformer_blocks.0-%d" % (n_double - 1),
                    "modules": len(adapters["stlora"].paths), "parameters": n_params(adapters["stlora"]),
                    "scale": "per T5 token: alpha_i on sub-instruction i's span, 0 elsewhere (text stream only)",
-                   "steps": steps["stlora"], "loss": summary("stlora")},
+                   "steps": state["done"]["stlora"], "seconds": round(state["seconds"]["stlora"]),
+                   "loss": summary("stlora")},
         "gstlora": {"file": "gstlora.safetensors", "format": "peft", "rank": RANK, "alpha": ALPHA,
                     "targets": ST_SIX + GST_EXTRA, "modules": len(adapters["gstlora"].paths),
                     "parameters": n_params(adapters["gstlora"]), "scale": "one global scale on every token",
-                    "steps": steps["gstlora"], "loss": summary("gstlora")},
+                    "steps": state["done"]["gstlora"], "seconds": round(state["seconds"]["gstlora"]),
+                    "loss": summary("gstlora")},
         "span_rule": "T5 ids of the sub-instruction alone without EOS, first contiguous match in the full "
                      "instruction's T5 ids; sub-instructions of the zoo's instructions are joined by ' and '",
         "training": {"objective": "partial prompt suppression (see zoo/slideredit.py)", "batch": batch, "lr": LR,
                      "optimizer": "AdamW(0.9, 0.999, wd 1e-4), warmup then cosine to 0.1 lr, grad clip 1",
                      "alpha_trained": 1.0, "x0": f"source latent with p={P_SOURCE_X0}, else target latent",
                      "t": "shift_mu(U(0,1)), mu for 16 image tokens", "guidance": guidance,
-                     "train_pairs": int(len(pairs.train)), "seconds": round(state["seconds"])},
+                     "train_pairs": int(len(pairs.train)), "seconds": round(sum(state["seconds"].values())),
+                     "budget_seconds": args.minutes * 60 if args.minutes else None},
         "references": refs,
         "check": chk,
         "smoke": smoke,
