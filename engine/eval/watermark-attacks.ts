@@ -1,6 +1,6 @@
 /**
  * The robustness attacks of the watermark evaluation, applied with sharp to the decoded uint8 PNG
- * (docs/watermark-contract.md): JPEG quality 50; resize to half the side (Lanczos) and leave it at
+ * (docs/zoo-contract.md, watermark section): JPEG quality 50; resize to half the side (Lanczos) and leave it at
  * 32x32 for the verifier to resize back; crop 10% of the area (a window of side sqrt(0.9) x 64 at a
  * seeded random position); Gaussian blur with sigma 1. Each returns encoded bytes, which go through
  * the verifier's own decode-and-resize path.

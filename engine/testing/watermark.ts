@@ -1,5 +1,5 @@
 /**
- * A stand-in for the zoo's watermark files with the contract's exact I/O (docs/watermark-contract.md),
+ * A stand-in for the zoo's watermark files with the contract's exact I/O (docs/zoo-contract.md, watermark section),
  * built on the fly so the key store and verification tests run without the trained files:
  * - extractor.onnx: bit i's logit is the mean red value (in [-1, 1]) of the i-th 8x8 block of the
  *   64x64 image (row-major), so `keyImage` can draw an image that carries any key;

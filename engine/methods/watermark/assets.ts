@@ -1,6 +1,6 @@
 /**
  * The watermark's shipped files (models/tiny/watermark, written by the zoo; contract in
- * docs/watermark-contract.md): the manifest `watermark.json`, the bit extractor, the key-to-LoRA
+ * docs/zoo-contract.md, watermark section): the manifest `watermark.json`, the bit extractor, the key-to-LoRA
  * generator and the demo key. Read with schemas, so a damaged or missing file is named and
  * explained. `ATELIER_WATERMARK_DIR` points elsewhere (a smoke build, tests).
  */
