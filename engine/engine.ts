@@ -204,7 +204,10 @@ export class Engine {
     await this.loading;
     const had = this.loaded !== null;
     await this.unloadCurrent();
-    if (had) this.emit('modelChanged', { model: null, provider: null });
+    if (had) {
+      this.emit('modelChanged', { model: null, provider: null });
+      this.emit('watermarkChanged', this.watermarkState());
+    }
     return had;
   }
 

@@ -99,6 +99,7 @@ describe('watermark embedding through the engine', () => {
 
     await engine.unloadModel();
     expect(engine.watermarkState()).toMatchObject({ modelId: null, active: false });
+    expect(events.filter((e) => e.event === 'watermarkChanged').at(-1)!.data).toMatchObject({ modelId: null, active: false });
     await engine.loadModel(model.id, 'cpu');
     expect(engine.watermarkState()).toMatchObject({ enabled: true, keyId: key.id, active: true });
     const again = await output();
