@@ -34,6 +34,7 @@ export function automatic1111Parameters(m: JobMetadata): string {
     `Model: ${m.model}`,
     ...(m.strength !== undefined ? [`Denoising strength: ${m.strength}`] : []),
     `Task: ${m.kind}`,
+    ...(m.watermarkKey ? [`Watermark key: ${m.watermarkKey}`] : []),
     `Version: Atelier ${m.engineVersion}`,
   ];
   const negative = m.negativePrompt ? `\nNegative prompt: ${latin1(m.negativePrompt)}` : '';

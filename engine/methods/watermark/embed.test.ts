@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../engine.js';
 import { decodeImage } from '../../images/codec.js';
 import { readJobMetadata } from '../../images/job-metadata.js';
+import { readPngText } from '../../images/png-text.js';
 import type { EventEnvelope } from '../../protocol/index.js';
 import { loraFile, randomLora } from '../../testing/adapters.js';
 import { tempDir } from '../../testing/models.js';
@@ -65,6 +66,7 @@ describe('watermark embedding through the engine', () => {
     const marked = await output();
     expect(marked.metadata.watermarkKey).toBe(key.id);
     expect(readJobMetadata(marked.png)?.watermarkKey).toBe(key.id);
+    expect(readPngText(marked.png).get('parameters')).toMatch(new RegExp(`, Watermark key: ${key.id}, Version: `));
     expect(maxDiff(marked.pixels, base.pixels)).toBeGreaterThan(0);
 
     // another key gives another LoRA, so other pixels
