@@ -8,6 +8,7 @@ import { fireEvent, screen, waitFor } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeEngine, metadata, pngBytes, pngImage } from '../../test/fake-engine.js';
 import { byTestId, mountApp, text, unmountAll } from '../../test/harness.js';
+import type { MethodParams } from '../engine/protocol.js';
 
 afterEach(unmountAll);
 
@@ -28,8 +29,10 @@ async function editWithImage(engine = new FakeEngine()) {
 const sliders = () => screen.getAllByTestId('slider');
 const values = () => sliders().map((s) => Number(s.getAttribute('aria-valuenow')));
 
-function sliderJobs(engine: FakeEngine) {
-  return engine.calls('runJob').filter((p) => p.kind === 'edit' && p.sliders !== undefined);
+type EditParams = Extract<MethodParams<'runJob'>, { kind: 'edit' }>;
+
+function sliderJobs(engine: FakeEngine): EditParams[] {
+  return engine.calls('runJob').filter((p): p is EditParams => p.kind === 'edit' && p.sliders !== undefined);
 }
 
 function done(engine: FakeEngine, jobId: string, fill: number) {
@@ -81,7 +84,7 @@ describe('instruction sliders', () => {
     await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
     const first = sliderJobs(engine)[0]!;
     expect(first.sliders).toEqual({ parts: ['make the sky red', 'add snow', 'move it left'], strengths: [1, 1, 0.85] });
-    expect(first.kind === 'edit' && first.instruction).toBe(INSTRUCTION);
+    expect(first.instruction).toBe(INSTRUCTION);
     engine.emit('progress', { jobId: 'job-1', step: 1, total: 4, preview: pngImage(8, 8) });
     await waitFor(() => expect(screen.queryByTestId('preview')).not.toBeNull());
     // a move while job-1 renders: it is cancelled, then the new strengths render with the same seed
@@ -144,7 +147,8 @@ describe('instruction sliders', () => {
     const { engine } = await editWithImage();
     await fireEvent.click(byTestId('run'));
     await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
-    expect(engine.calls('runJob')[0]!.kind === 'edit' && engine.calls('runJob')[0]!.sliders).toBeUndefined();
+    expect(engine.calls('runJob')[0]).toMatchObject({ kind: 'edit', instruction: INSTRUCTION });
+    expect(sliderJobs(engine)).toEqual([]);
     done(engine, 'job-1', 1);
     await waitFor(() => expect(text('run')).toBe('Run'));
     await fireEvent.keyDown(sliders()[0]!, { key: 'PageDown' });
