@@ -23,7 +23,7 @@ from .tokenizers import clip_tokenizer, t5_tokenizer
 
 DATA_SEED = 5005
 CHUNK = 8192
-N_CHUNKS = 24
+N_CHUNKS = 8  # 65,536 edit pairs (+ their captions as text-to-image samples)
 
 
 class HeldOut:

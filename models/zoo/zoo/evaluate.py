@@ -219,6 +219,19 @@ def details(P, model, judge) -> dict:
     return {"models": rows}
 
 
+def training_status(P) -> dict:
+    """Which checkpoint the evaluated (and exported) weights come from: the finished run, or an
+    interim export of a run still in progress (resume it with the same command)."""
+    fin = load_ckpt(P.ckpt / "kontext_final.pt")
+    if fin is not None:
+        return {"status": "final", "steps": fin.get("steps"), "distill_steps": fin.get("distill_steps", 0),
+                "train_seconds": fin.get("train_seconds")}
+    ck = load_ckpt(P.ckpt / "kontext.pt")
+    if ck is None:
+        return {"status": "none"}
+    return {"status": "interim", "steps": ck.get("step"), "train_seconds": ck.get("train_seconds")}
+
+
 def main(argv=None):
     ap = base_parser(__doc__)
     ap.add_argument("--limit", type=int, default=None)
@@ -262,6 +275,7 @@ def main(argv=None):
         "seconds_edit_20_steps": ort["seconds_edit"] if ort else None,
         "onnx_parity": ({k: ort[k] for k in ("max_abs_uint8_diff", "mean_max_diff", "items")} if ort else None),
         "sizes_bytes": file_sizes(P),
+        "training": training_status(P),
         "details": details(P, model, judge),
     }
     write_json(P.tiny / "report.json", report)

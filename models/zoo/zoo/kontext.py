@@ -321,7 +321,7 @@ def manifest(stats, vcfg, defaults=None) -> dict:
 
 def main(argv=None):
     ap = base_parser(__doc__)
-    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--distill-steps", type=int, default=0)
     ap.add_argument("--chunks", type=int, default=None,

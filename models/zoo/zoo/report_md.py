@@ -13,6 +13,12 @@ def write_report_md(P, r: dict) -> None:
     L = ["# Tiny model zoo: quality report", "",
          "Measured by `cd models/zoo && /usr/bin/python3 -m zoo.evaluate` (numbers: `report.json`).", "",
          "| metric | value | bar | n |", "| --- | --- | --- | --- |"]
+    tr = r.get("training") or {}
+    if tr.get("status") == "interim":
+        L[3:3] = [f"**Interim model:** these figures are for an export of the Kontext training at step "
+                  f"{tr.get('steps')} ({(tr.get('train_seconds') or 0) / 3600:.1f} h of CPU training so far), not the "
+                  "finished run; the bars below are not met yet. Training resumes from its checkpoint with "
+                  "`python3 -m zoo.build all` (or `zoo.kontext`), then `zoo.export` and `zoo.evaluate`.", ""]
     for k in ("shape", "color", "size", "position", "background"):
         L.append(f"| judge held-out accuracy: {k} | {_f(ja.get(k))} (VAE-reconstructed: {_f(jv.get(k))}) "
                  f"| >= 0.98 | {n.get('judge_images')} images, {n.get('judge_objects')} shapes |")
