@@ -160,6 +160,18 @@ describe('instruction sliders', () => {
     expect(sliderJobs(engine)[1]!.sliders?.strengths).toEqual([0.75, 1, 1]);
   });
 
+  it('restores the split and strengths of an output made with sliders', async () => {
+    const engine = new FakeEngine();
+    const sliders = { parts: ['make the sky red, add snow', 'move it left'], strengths: [0.5, 1.75] };
+    engine.history = [{ jobId: 'old-1', file: '/out/old-1.png', metadata: metadata({ kind: 'edit', text: INSTRUCTION, sliders }) }];
+    engine.images.set('old-1', pngImage(64, 64, 2));
+    await mountApp(engine);
+    await fireEvent.click(screen.getAllByTestId('history-item')[0]!);
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip').map((c) => c.querySelector('.text')?.textContent)).toEqual(sliders.parts));
+    expect(values()).toEqual([0.5, 1.75]);
+    expect(engine.calls('sliderParts').at(-1)).toEqual({ instruction: INSTRUCTION, parts: sliders.parts });
+  });
+
   it('says why when the model has no STLoRA, and its sliders do nothing', async () => {
     const engine = new FakeEngine();
     engine.slidersAvailable = false;

@@ -413,6 +413,7 @@ export class AtelierApp {
     this.history.selectedId = item.jobId;
     this.workspace.showOutput();
     this.settings.restore(item.metadata);
+    if (item.metadata.kind === 'edit') void this.sliders.restore(item.metadata.text, item.metadata.sliders);
     const url = await this.history.ensureImage(item);
     if (!url && item.loadError) this.toasts.error(`Could not load that output: ${item.loadError}`);
   }

@@ -77,6 +77,15 @@ export class Sliders {
     await this.ask();
   }
 
+  /** Brings back an output's split and strengths (a history item made with sliders), or resets them. */
+  async restore(instruction: string, sliders: SliderRequest | undefined): Promise<void> {
+    this.instruction = instruction;
+    this.custom = sliders ? [...sliders.parts] : null;
+    this.strengths = [];
+    await this.ask();
+    if (sliders && this.error === null && this.parts.length === sliders.strengths.length) this.strengths = [...sliders.strengths];
+  }
+
   /** Asks the engine again (a model was loaded). */
   refresh(): Promise<void> {
     return this.ask();
