@@ -1,0 +1,451 @@
+"""LoRA watermark for the tiny VAE decoder (EW-LoRA, DESIGN.md section 1; files: docs/zoo-contract.md).
+
+    /usr/bin/python3 -m zoo.watermark train [--steps N]                  # phase 1 (resumable)
+    /usr/bin/python3 -m zoo.watermark key --bits HEX12 [--name NAME] --out DIR [--steps N]
+    /usr/bin/python3 -m zoo.watermark export                             # models/tiny/watermark/
+    /usr/bin/python3 -m zoo.watermark [--smoke]                          # train + export
+
+Phase 1 trains, jointly, a 48-bit extractor and a key-conditioned LoRA generator (key bits -> rank-4
+LoRA factors of two decoder convs, see wm_model.py) through the frozen tiny VAE decoder, with a new
+random key per sample every step. Loss = w_img * (MSE + MSE of image gradients) against the clean
+decoder output + BCE on the bits read back after the noise layer (every step: the uint8 image
+itself plus two attacks drawn for the batch from JPEG q50, resize 0.5-0.9 and back, crop of up to
+15% area and back, blur sigma 0.5-1.5, Gaussian noise; wm_noise.py). w_img follows the PSNR: it
+grows while the batch PSNR is under PSNR_TRAIN dB and shrinks above, so training spends the image
+budget on robustness. Unwatermarked images are pushed to logits near 0 (small weight), so that on
+them the bits carry no key.
+
+Phase 2 (`key`) fine-tunes the LoRA of one key (from the generator's output for it) against the
+frozen extractor with EW-LoRA's dynamic loss weighting, and writes <name>.peft.safetensors (peft,
+`vae.` keys) and <name>.key.json.
+
+Data: VAE posterior means of random shapes-world scenes (zoo.vae.random_batch); the frozen decoder
+part before the first target runs once per scene and is cached (.cache/data/watermark_pool_*.pt).
+Checkpoints: .cache/ckpt/watermark.pt (every few minutes), watermark_final.pt; log:
+.cache/logs/watermark.log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import wm_noise as N
+from .common import (OPSET, Logger, check_onnx, load_ckpt, paths_from_args, save_ckpt, seed_all,
+                     set_threads, write_json)
+from .wm_model import (ALPHA, BITS, RANK, TARGETS, Extractor, KeyToLora, KeyToLoraExport,
+                       decoder_prefix, decoder_tail, install_lora, peft_name, set_lora)
+
+SEED = 7007
+TRAIN_POOL, HELDOUT_POOL = 1024, 256
+HELDOUT_SEED = 7777
+STEPS = 2400
+BATCH = 12
+PSNR_TRAIN = 32.0          # phase 1 aims a little above the 30 dB goal
+PSNR_GOAL = 30.0
+PSNR_WARM = 20.0           # while the extractor learns to read the bits at all
+RAMP = 500
+EXT_FROZEN = 0             # steps with the extractor held at its initial templates
+TRAIN_ATTACKS = ["jpeg", "resize", "crop", "blur", "noise"]
+DEMO_BITS = "a5c3961e0f7b"
+CKPT_EVERY_S = 150
+
+
+# ---------------------------------------------------------------- bits
+def bits_from_hex(h: str) -> torch.Tensor:
+    if not re.fullmatch(r"[0-9a-fA-F]{12}", h):
+        raise SystemExit(f"--bits must be 12 hex digits (48 bits), got {h!r}")
+    v = int(h, 16)
+    return torch.tensor([(v >> (BITS - 1 - i)) & 1 for i in range(BITS)], dtype=torch.float32)
+
+
+def hex_from_bits(b: torch.Tensor) -> str:
+    v = 0
+    for x in b.tolist():
+        v = (v << 1) | int(x > 0.5)
+    return f"{v:012x}"
+
+
+# ---------------------------------------------------------------- data pool
+def load_frozen_vae(P):
+    from .export import load_vae
+    vae, stats, cfg = load_vae(P)
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    return vae
+
+
+@torch.no_grad()
+def pool(P, vae, n: int, seed: int, log) -> dict:
+    """n scenes -> posterior means, cached prefix features (float16) and the clean decoder output
+    computed from exactly those features."""
+    path = P.data / f"watermark_pool_{seed}_{n}.pt"
+    if path.exists():
+        d = torch.load(path)
+        expect = decoder_prefix(vae, torch.zeros(1, vae.decoder.conv_in.in_channels, 8, 8)).shape[1:]
+        if d["feat"].shape[1:] == expect:
+            return d
+        log(f"{path.name} was cut at another layer: rebuilding it")
+    from .vae import random_batch, to_tensor
+    t0 = time.time()
+    rng = np.random.default_rng(seed)
+    means, feats, cleans = [], [], []
+    for i in range(0, n, 64):
+        x = to_tensor(random_batch(rng, min(64, n - i)))
+        m, _ = vae.encode(x)
+        f = decoder_prefix(vae, m).half()
+        means.append(m)
+        feats.append(f)
+        cleans.append(decoder_tail(vae, f.float()).half())
+    d = {"mean": torch.cat(means), "feat": torch.cat(feats), "clean": torch.cat(cleans)}
+    torch.save(d, path)
+    log(f"pool {path.name}: {n} scenes in {time.time() - t0:.0f}s")
+    return d
+
+
+def target_shapes(vae) -> dict:
+    from .wm_model import get_module
+    shape = lambda m: tuple((m.base if hasattr(m, "base") else m).weight.shape)
+    return {p: shape(get_module(vae, p)) for p in TARGETS}
+
+
+# ---------------------------------------------------------------- losses / metrics
+def image_loss(x, ref):
+    gx = lambda a: a[..., :, 1:] - a[..., :, :-1]
+    gy = lambda a: a[..., 1:, :] - a[..., :-1, :]
+    return F.mse_loss(x, ref) + F.mse_loss(gx(x), gx(ref)) + F.mse_loss(gy(x), gy(ref))
+
+
+def psnr(x, ref) -> float:
+    """PSNR of the uint8 images (range 2 in [-1, 1] units = 255)."""
+    mse = (N.to_uint8_grid(x) - N.to_uint8_grid(ref)).pow(2).mean().item()
+    return 10 * math.log10(4.0 / max(mse, 1e-12))
+
+
+def attacked(wm_q, names, gen):
+    return torch.cat([N.attack(wm_q, a, gen) for a in names])
+
+
+# ---------------------------------------------------------------- phase 1
+def train(P, log, steps: int, smoke: bool):
+    final = P.ckpt / "watermark_final.pt"
+    if final.exists():
+        log(f"{final} exists: phase 1 is done")
+        return
+    seed_all(SEED)
+    vae = load_frozen_vae(P)
+    layers = install_lora(vae)
+    data = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)
+    gen_net, ext = KeyToLora(target_shapes(vae)), Extractor()
+    opt = torch.optim.Adam([{"params": list(gen_net.parameters())}, {"params": list(ext.parameters())}], lr=1e-3)
+    state = {"step": 0, "w_img": 0.5, "seconds": 0.0}
+    ck = load_ckpt(P.ckpt / "watermark.pt")
+    if ck is not None:
+        if ck["steps"] != steps:
+            log(f"checkpoint was for {ck['steps']} steps, continuing it with {steps}")
+        gen_net.load_state_dict(ck["gen"])
+        ext.load_state_dict(ck["ext"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        log(f"resumed at step {state['step']}")
+    n_pool = data["feat"].shape[0]
+    batch = 4 if smoke else BATCH
+    t_last, t_start, sec0, step0 = time.time(), time.time(), state["seconds"], state["step"]
+    run = {"n": 0}
+
+    def save(path):
+        save_ckpt(path, {"gen": gen_net.state_dict(), "ext": ext.state_dict(), "opt": opt.state_dict(),
+                         "state": dict(state, seconds=sec0 + time.time() - t_start), "steps": steps,
+                         "shapes": gen_net.shapes, "targets": TARGETS})
+
+    while state["step"] < steps:
+        step = state["step"]
+        g = torch.Generator().manual_seed(SEED * 100003 + step)
+        lr = 1e-3 * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        opt.param_groups[0]["lr"] = lr
+        opt.param_groups[1]["lr"] = lr if step >= EXT_FROZEN else 0.0   # first the generator learns to write
+        idx = torch.randint(0, n_pool, (batch,), generator=g)
+        feat, clean = data["feat"][idx].float(), data["clean"][idx].float()
+        bits = torch.randint(0, 2, (batch, BITS), generator=g).float()
+        set_lora(layers, gen_net(bits))
+        wm = decoder_tail(vae, feat)
+        set_lora(layers, None)
+        l_img = image_loss(wm, clean)
+        wm_q = N.to_uint8_grid(wm)
+        pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
+        names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+        neg_name = TRAIN_ATTACKS[int(torch.randint(0, len(TRAIN_ATTACKS), (1,), generator=g))]
+        x = torch.cat([attacked(wm_q, names, g), N.attack(N.to_uint8_grid(clean[: batch // 2]), neg_name, g)])
+        logits = ext(x)
+        pos = logits[: batch * len(names)]
+        l_bit = F.binary_cross_entropy_with_logits(pos, bits.repeat(len(names), 1))
+        l_neg = logits[batch * len(names):].pow(2).mean()
+        loss = state["w_img"] * l_img + l_bit + 0.05 * l_neg
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        p = psnr(wm.detach(), clean)
+        # PSNR target: PSNR_WARM until the clean bits are read (identity accuracy >= 0.85), then
+        # rising to PSNR_TRAIN over RAMP steps
+        if state.get("learned") is None and (run.get("identity", 0) >= 0.85 or step >= 0.4 * steps):
+            state["learned"] = step
+        ramp = 0.0 if state.get("learned") is None else min(1.0, (step - state["learned"]) / RAMP)
+        p_target = PSNR_WARM + (PSNR_TRAIN - PSNR_WARM) * ramp
+        gap = max(-1.0, min(1.0, p_target - p))
+        state["w_img"] = float(min(1e4, max(0.01, state["w_img"] * math.exp(0.05 * gap))))
+        with torch.no_grad():
+            acc = ((pos > 0).float() == bits.repeat(len(names), 1)).float().view(len(names), -1).mean(1)
+        for a, v in zip(names, acc.tolist()):
+            run[a] = 0.9 * run.get(a, v) + 0.1 * v
+        run["psnr"] = 0.9 * run.get("psnr", p) + 0.1 * p
+        run["bit"] = 0.9 * run.get("bit", l_bit.item()) + 0.1 * l_bit.item()
+        state["step"] = step + 1
+        if step % 25 == 0 or state["step"] == steps:
+            el = time.time() - t_start
+            accs = " ".join(f"{a} {run[a]:.3f}" for a in ["identity"] + TRAIN_ATTACKS if a in run)
+            log(f"step {state['step']}/{steps} bce {run['bit']:.4f} img {l_img.item():.5f} psnr {run['psnr']:.1f} "
+                f"(target {p_target:.1f}) w_img {state['w_img']:.2f} lr {lr:.2e} | acc {accs} | {el / max(1, state['step'] - step0):.2f}s/step")
+        if time.time() - t_last > CKPT_EVERY_S:
+            save(P.ckpt / "watermark.pt")
+            t_last = time.time()
+    save(final)
+    log(f"phase 1 done: {final}")
+
+
+def load_trained(P):
+    ck = load_ckpt(P.ckpt / "watermark_final.pt")
+    if ck is None and os.environ.get("ZOO_WM_PARTIAL"):   # export a run still in progress (its step count is recorded)
+        ck = load_ckpt(P.ckpt / "watermark.pt")
+    if ck is None:
+        raise SystemExit(f"no finished watermark model in {P.ckpt}: run python3 -m zoo.watermark train first")
+    gen_net, ext = KeyToLora(ck["shapes"]), Extractor()
+    gen_net.load_state_dict(ck["gen"])
+    ext.load_state_dict(ck["ext"])
+    gen_net.eval(), ext.eval()
+    for p in list(gen_net.parameters()) + list(ext.parameters()):
+        p.requires_grad_(False)
+    return gen_net, ext, ck
+
+
+# ---------------------------------------------------------------- phase 2
+def finetune_key(P, log, bits: torch.Tensor, steps: int, smoke: bool) -> tuple[dict, dict]:
+    """EW-LoRA's per-key training with dynamic loss weighting. -> ({path: (A, B)}, history)"""
+    seed_all(SEED + 2)
+    vae = load_frozen_vae(P)
+    layers = install_lora(vae)
+    gen_net, ext, _ = load_trained(P)
+    data = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)
+    init = gen_net(bits[None])
+    params = {p: (a[0].clone().requires_grad_(True), b[0].clone().requires_grad_(True)) for p, (a, b) in init.items()}
+    opt = torch.optim.Adam([t for ab in params.values() for t in ab], lr=2e-3)
+    w_bit, w_img = 1.0, 20.0
+    acc_t, psnr_t, succ = 0.90, PSNR_GOAL + 0.5, 0
+    batch = 4 if smoke else BATCH
+    n_pool = data["feat"].shape[0]
+    best, best_score, ema = None, -1.0, {}
+    t0 = time.time()
+    for step in range(steps):
+        g = torch.Generator().manual_seed(SEED * 7 + step)
+        idx = torch.randint(0, n_pool, (batch,), generator=g)
+        feat, clean = data["feat"][idx].float(), data["clean"][idx].float()
+        set_lora(layers, params)
+        wm = decoder_tail(vae, feat)
+        set_lora(layers, None)
+        l_img = image_loss(wm, clean)
+        pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
+        names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+        logits = ext(attacked(N.to_uint8_grid(wm), names, g))
+        target = bits[None].repeat(logits.shape[0], 1)
+        l_bit = F.binary_cross_entropy_with_logits(logits, target)
+        loss = w_img * l_img + w_bit * l_bit
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        acc = ((logits > 0).float() == target).float().mean().item()
+        p = psnr(wm.detach(), clean)
+        # EW-LoRA: raise the bit weight while accuracy is under target, else the image weight while
+        # PSNR is under target; after 5 successes in a row raise both targets.
+        if acc < acc_t:
+            w_bit *= 1.1
+            succ = 0
+        elif p < psnr_t:
+            w_img *= 1.1
+            succ = 0
+        else:
+            succ += 1
+            if succ >= 5:
+                acc_t, psnr_t, succ = min(acc_t + 0.01, 0.995), min(psnr_t + 0.25, 40.0), 0
+        for k, v in (("acc", acc), ("psnr", p)):
+            ema[k] = v if k not in ema else 0.9 * ema[k] + 0.1 * v
+        score = ema["acc"] if ema["psnr"] >= PSNR_GOAL + 0.3 else ema["psnr"] / 100.0
+        if step >= steps // 5 and score > best_score:
+            best_score = score
+            best = {q: (a.detach().clone(), b.detach().clone()) for q, (a, b) in params.items()}
+        if step % 25 == 0 or step == steps - 1:
+            log(f"key {hex_from_bits(bits)} step {step + 1}/{steps} acc {ema['acc']:.3f} psnr {ema['psnr']:.1f} "
+                f"targets ({acc_t:.2f}, {psnr_t:.2f}) w_bit {w_bit:.2f} w_img {w_img:.1f} ({time.time() - t0:.0f}s)")
+    if best is None:
+        best = {q: (a.detach().clone(), b.detach().clone()) for q, (a, b) in params.items()}
+    return best, {"steps": steps, "seconds": round(time.time() - t0), "final_targets": [round(acc_t, 3), round(psnr_t, 2)]}
+
+
+def write_key(out: Path, name: str, bits: torch.Tensor, factors: dict, key_id: str | None = None) -> dict:
+    from .lora import write_safetensors
+    out.mkdir(parents=True, exist_ok=True)
+    t = {}
+    for path, (a, b) in factors.items():
+        t[peft_name(path, "A")] = a.reshape(a.shape[-4:]) if a.dim() > 4 else a
+        t[peft_name(path, "B")] = b.reshape(b.shape[-2], b.shape[-1], 1, 1)
+    lora = f"{name}.peft.safetensors"
+    write_safetensors(out / lora, t, {"lora_adapter_metadata": json.dumps({"vae.r": RANK, "vae.lora_alpha": ALPHA})})
+    key = {"id": key_id or name, "name": name, "bits": hex_from_bits(bits),
+           "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "lora": lora}
+    write_json(out / f"{name}.key.json", key)
+    return key
+
+
+# ---------------------------------------------------------------- evaluation (Python side)
+@torch.no_grad()
+def evaluate(P, log, factors_for, n: int, smoke: bool) -> dict:
+    """Bit accuracy clean and after the real attacks (Pillow), and PSNR, on n held-out scenes.
+    factors_for(i) -> (bits, factors) for held-out image i."""
+    vae = load_frozen_vae(P)
+    layers = install_lora(vae)
+    _, ext, _ = load_trained(P)
+    data = pool(P, vae, n, HELDOUT_SEED, log)
+    rng = np.random.default_rng(HELDOUT_SEED)
+    from .vae import to_uint8, to_tensor
+    correct = {a: 0.0 for a in N.REAL_ATTACKS}
+    mse, neg_k = [], []
+    for i in range(n):
+        bits, factors = factors_for(i)
+        feat, clean = data["feat"][i:i + 1].float(), data["clean"][i:i + 1].float()
+        set_lora(layers, factors)
+        wm = decoder_tail(vae, feat)
+        set_lora(layers, None)
+        w8, c8 = to_uint8(wm)[0], to_uint8(clean)[0]
+        mse.append(((w8.astype(np.float64) - c8) ** 2).mean())
+        imgs = np.stack([N.real_attack(w8, a, rng) for a in N.REAL_ATTACKS])
+        logits = ext(to_tensor(imgs))
+        for a, l in zip(N.REAL_ATTACKS, logits):
+            correct[a] += ((l > 0).float() == bits).float().mean().item()
+        neg = ext(to_tensor(c8[None]))[0]
+        neg_k.append(int(((neg > 0).float() == bits).sum()))
+    res = {f"bit_acc_{a}": round(correct[a] / n, 4) for a in N.REAL_ATTACKS}
+    m = float(np.mean(mse))
+    res["psnr_db"] = round(10 * math.log10(255.0 ** 2 / max(m, 1e-12)), 2)
+    res["psnr_db_min"] = round(min(10 * math.log10(255.0 ** 2 / max(x, 1e-12)) for x in mse), 2)
+    res["unwatermarked_matching_bits_mean"] = round(float(np.mean(neg_k)), 2)
+    res["unwatermarked_matching_bits_max"] = int(max(neg_k))
+    res["n"] = n
+    return res
+
+
+@torch.no_grad()
+def check_bake(P, factors: dict) -> float:
+    """The peft semantics the engine bakes (W + alpha/r * B @ A) give the LoRA path's image."""
+    vae = load_frozen_vae(P)
+    layers = install_lora(vae)
+    mean = torch.randn(2, vae.decoder.conv_in.in_channels, 8, 8, generator=torch.Generator().manual_seed(3))
+    set_lora(layers, factors)
+    ref = vae.decoder(mean)
+    set_lora(layers, None)
+    for path, layer in layers.items():
+        a, b = factors[path]
+        layer.base.weight += (ALPHA / RANK) * (b.reshape(b.shape[-2], -1) @ a.reshape(a.shape[-4], -1)).view_as(layer.base.weight)
+    return (vae.decoder(mean) - ref).abs().max().item()
+
+
+# ---------------------------------------------------------------- export
+def export(P, log, smoke: bool, key_steps: int):
+    out = P.tiny / "watermark"
+    out.mkdir(parents=True, exist_ok=True)
+    gen_net, ext, ck = load_trained(P)
+    with torch.no_grad():
+        torch.onnx.export(ext, (torch.zeros(1, 3, 64, 64),), str(out / "extractor.onnx"), input_names=["image"],
+                          output_names=["bit_logits"], dynamic_axes={"image": {0: "batch_size"}, "bit_logits": {0: "batch_size"}},
+                          opset_version=OPSET, do_constant_folding=True)
+        wrap = KeyToLoraExport(gen_net)
+        torch.onnx.export(wrap, (torch.zeros(1, BITS),), str(out / "key_to_lora.onnx"), input_names=["key_bits"],
+                          output_names=wrap.output_names(), opset_version=OPSET, do_constant_folding=True)
+    for f in ("extractor.onnx", "key_to_lora.onnx"):
+        check_onnx(out / f)
+        log(f"exported {out / f} ({(out / f).stat().st_size / 1e6:.2f} MB), onnx.checker ok")
+
+    bits = bits_from_hex(DEMO_BITS)
+    factors, hist = finetune_key(P, log, bits, key_steps, smoke)
+    write_key(out, "demo", bits, factors, key_id="demo")
+    err = check_bake(P, factors)
+    log(f"bake check: baked weights vs LoRA path max |diff| {err:.2e}")
+    if err > 1e-4:
+        raise SystemExit(f"baked watermark LoRA differs from the LoRA path by {err}")
+
+    n = 8 if smoke else HELDOUT_POOL
+    keys = torch.randint(0, 2, (max(1, n // 32), BITS), generator=torch.Generator().manual_seed(HELDOUT_SEED)).float()
+    with torch.no_grad():
+        gen_factors = [{p: (a[0], b[0]) for p, (a, b) in gen_net(k[None]).items()} for k in keys]
+    generated = evaluate(P, log, lambda i: (keys[i % len(keys)], gen_factors[i % len(keys)]), n, smoke)
+    finetuned = evaluate(P, log, lambda i: (bits, factors), n, smoke)
+    log(f"python-side figures (Pillow attacks) on {n} held-out scenes:")
+    log(f"  generated LoRA ({len(keys)} random keys): {json.dumps(generated)}")
+    log(f"  fine-tuned demo LoRA: {json.dumps(finetuned)}")
+    st = ck["state"]
+    write_json(out / "watermark.json", {
+        "format": "atelier-watermark/1", "bits": BITS, "image_size": [64, 64], "input_range": [-1, 1],
+        "extractor": "extractor.onnx", "key_to_lora": "key_to_lora.onnx", "rank": RANK, "alpha": ALPHA,
+        "targets": [f"vae.{p}" for p in TARGETS],
+        "trained": {"steps": int(st["step"]), "seconds": round(st["seconds"]), "batch": 4 if smoke else BATCH,
+                    "attacks": ["identity"] + TRAIN_ATTACKS, "demo_key": hist},
+        "psnr_target_db": PSNR_GOAL,
+        "python_eval": {"attacks": "Pillow: JPEG q50 4:2:0; Lanczos to 32x32, bilinear back; random 90%-area window, bilinear back; GaussianBlur(1.0)",
+                        "generated": generated, "demo_finetuned": finetuned},
+        "notes": "Extractor input: RGB float32 in [-1, 1] (uint8 / 127.5 - 1), 64x64; bit i = 1 when bit_logits[i] > 0. "
+                 "key_to_lora: key_bits float32 [1, 48] in {0, 1}, bit 0 = most significant bit of the first hex digit; "
+                 "outputs are the peft tensors (vae.<module>.lora_A.weight [r, in, kh, kw], lora_B.weight [out, r, 1, 1]), "
+                 "scale alpha / r. demo.peft.safetensors: the per-key fine-tuned LoRA (dynamic loss weighting) of demo.key.json.",
+        "smoke": smoke,
+    })
+    log(f"wrote {out}")
+
+
+# ---------------------------------------------------------------- CLI
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("command", nargs="?", default="all", choices=["all", "train", "key", "export"])
+    ap.add_argument("--smoke", action="store_true", help="a few steps into a temp dir, export, onnx.checker")
+    ap.add_argument("--smoke-root", default=None)
+    ap.add_argument("--steps", type=int, default=None, help="phase-1 steps (train) or per-key steps (key, export)")
+    ap.add_argument("--bits", help="key: 12 hex digits (48 bits, most significant bit first)")
+    ap.add_argument("--name", default=None, help="key: file name stem (default key-<bits>)")
+    ap.add_argument("--out", default=None, help="key: output folder")
+    args = ap.parse_args(argv)
+    set_threads()
+    P = paths_from_args(args)
+    log = Logger(P.logs / "watermark.log")
+    key_steps = 3 if args.smoke else 300
+    if args.command in ("all", "train"):
+        train(P, log, args.steps or (3 if args.smoke else STEPS), args.smoke)
+    if args.command in ("all", "export"):
+        export(P, log, args.smoke, args.steps if args.command == "export" and args.steps else key_steps)
+    if args.command == "key":
+        if not args.bits or not args.out:
+            raise SystemExit("key needs --bits HEX12 and --out DIR")
+        bits = bits_from_hex(args.bits)
+        name = args.name or f"key-{args.bits.lower()}"
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+            raise SystemExit(f"--name must be 1-64 of A-Z a-z 0-9 . _ -, got {name!r}")
+        factors, _ = finetune_key(P, log, bits, args.steps or key_steps, args.smoke)
+        key = write_key(Path(args.out), name, bits, factors)
+        log(f"wrote {Path(args.out) / key['lora']} and {name}.key.json")
+
+
+if __name__ == "__main__":
+    main()
