@@ -364,6 +364,38 @@ def check_bake(P, factors: dict) -> float:
     return (vae.decoder(mean) - ref).abs().max().item()
 
 
+@torch.no_grad()
+def ort_parity(out: Path, gen_net, ext, log) -> dict | None:
+    """The exported graphs in onnxruntime-node (node/wmcheck.mjs) against PyTorch on fixed inputs."""
+    import subprocess
+    import tempfile
+    from .common import ZOO_DIR
+    g = torch.Generator().manual_seed(11)
+    image = torch.rand(4, 3, 64, 64, generator=g) * 2 - 1
+    key = torch.randint(0, 2, (1, BITS), generator=g).float()
+    with tempfile.TemporaryDirectory() as d:
+        with open(f"{d}/req.json", "w") as f:
+            json.dump({"dir": str(out), "n": 4, "image": image.flatten().tolist(), "key_bits": key[0].tolist()}, f)
+        try:
+            r = subprocess.run(["node", str(ZOO_DIR / "node" / "wmcheck.mjs"), f"{d}/req.json", f"{d}/res.json"],
+                               capture_output=True, text=True, timeout=300)
+        except FileNotFoundError:
+            log("onnxruntime-node check skipped: node not found")
+            return None
+        if r.returncode != 0:
+            log(f"onnxruntime-node check skipped: {r.stderr.strip()[-300:]}")
+            return None
+        res = json.load(open(f"{d}/res.json"))
+    diff = {"extractor": (torch.tensor(res["bit_logits"]).view(4, BITS) - ext(image)).abs().max().item()}
+    ref = KeyToLoraExport(gen_net)(key)
+    diff["key_to_lora"] = max((torch.tensor(res["lora"][n]).view_as(t) - t).abs().max().item()
+                              for n, t in zip(KeyToLoraExport(gen_net).output_names(), ref))
+    log(f"onnxruntime-node vs torch max |diff|: {diff}")
+    if max(diff.values()) > 1e-3:
+        raise SystemExit(f"exported watermark graphs differ from PyTorch: {diff}")
+    return {k: float(f"{v:.2e}") for k, v in diff.items()}
+
+
 # ---------------------------------------------------------------- export
 def export(P, log, smoke: bool, key_steps: int):
     out = P.tiny / "watermark"
@@ -379,6 +411,7 @@ def export(P, log, smoke: bool, key_steps: int):
     for f in ("extractor.onnx", "key_to_lora.onnx"):
         check_onnx(out / f)
         log(f"exported {out / f} ({(out / f).stat().st_size / 1e6:.2f} MB), onnx.checker ok")
+    parity = None if smoke else ort_parity(out, gen_net, ext, log)
 
     bits = bits_from_hex(DEMO_BITS)
     factors, hist = finetune_key(P, log, bits, key_steps, smoke)
@@ -405,6 +438,7 @@ def export(P, log, smoke: bool, key_steps: int):
         "trained": {"steps": int(st["step"]), "seconds": round(st["seconds"]), "batch": 4 if smoke else BATCH,
                     "attacks": ["identity"] + TRAIN_ATTACKS, "demo_key": hist},
         "psnr_target_db": PSNR_GOAL,
+        "ort_parity_max_abs_diff": parity,
         "python_eval": {"attacks": "Pillow: JPEG q50 4:2:0; Lanczos to 32x32, bilinear back; random 90%-area window, bilinear back; GaussianBlur(1.0)",
                         "generated": generated, "demo_finetuned": finetuned},
         "notes": "Extractor input: RGB float32 in [-1, 1] (uint8 / 127.5 - 1), 64x64; bit i = 1 when bit_logits[i] > 0. "
