@@ -222,7 +222,10 @@ def details(P, model, judge) -> dict:
 def training_status(P) -> dict:
     """Which checkpoint the evaluated (and exported) weights come from: the finished run, or an
     interim export of a run still in progress (resume it with the same command)."""
-    fin = load_ckpt(P.ckpt / "kontext_final.pt")
+    exp = load_ckpt(P.ckpt / "kontext_export.pt")
+    if exp is not None and "step" in exp:
+        return {"status": "interim", "steps": exp.get("step"), "train_seconds": exp.get("train_seconds")}
+    fin = exp if exp is not None else load_ckpt(P.ckpt / "kontext_final.pt")
     if fin is not None:
         return {"status": "final", "steps": fin.get("steps"), "distill_steps": fin.get("distill_steps", 0),
                 "train_seconds": fin.get("train_seconds")}

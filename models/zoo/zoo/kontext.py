@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,8 +72,28 @@ def make_sampler(model: Kontext, P):
     return Sampler(model.clip, model.t5, model.transformer, vae, stats, clip_tokenizer(), t5_tokenizer())
 
 
+def snapshot_for_export(P) -> Path:
+    """Freeze the weights being exported: kontext_final.pt, or (an interim export while training
+    goes on) a copy of the current kontext.pt, as kontext_export.pt. Everything downstream of the
+    export (evaluate, lora, slideredit, watermark) loads this file, so it always describes exactly
+    what models/tiny/kontext holds, even while the training keeps overwriting kontext.pt."""
+    src = P.ckpt / "kontext_final.pt"
+    if not src.exists():
+        src = P.ckpt / "kontext.pt"
+    if not src.exists():
+        raise SystemExit("no kontext checkpoint: run python3 -m zoo.kontext first")
+    dst = P.ckpt / "kontext_export.pt"
+    tmp = dst.with_suffix(".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
 def load_model(P, ema=True) -> Kontext:
-    ck = load_ckpt(P.ckpt / "kontext_final.pt") or load_ckpt(P.ckpt / "kontext.pt")
+    """The exported weights (kontext_export.pt, see snapshot_for_export); before any export, the
+    finished or latest training checkpoint."""
+    ck = (load_ckpt(P.ckpt / "kontext_export.pt") or load_ckpt(P.ckpt / "kontext_final.pt")
+          or load_ckpt(P.ckpt / "kontext.pt"))
     if ck is None:
         raise SystemExit("no kontext checkpoint: run python3 -m zoo.kontext first")
     m = Kontext()
@@ -241,6 +264,7 @@ def export_kontext(P, log):
     """Export text encoders + transformer, write configs, tokenizers, scheduler, model_index, manifest."""
     from .export import _export, load_vae, DIFFUSERS_VERSION
     from .tokenizers import CLIP_MAX_LENGTH, T5_MAX_LENGTH
+    snapshot_for_export(P)
     m = load_model(P)
     out = P.kontext
     clip_tok, t5_tok = clip_tokenizer(), t5_tokenizer()

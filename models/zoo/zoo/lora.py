@@ -421,8 +421,8 @@ def main(argv=None):
     from .tokenizers import clip_tokenizer, t5_tokenizer
     seed_all(SEED)
     # the references must come from exactly the weights the exported graphs hold
-    if not (P.ckpt / "kontext_final.pt").exists():
-        raise SystemExit(f"no finished Kontext model in {P.ckpt}: run python3 -m zoo.kontext to the end first")
+    if not (P.ckpt / "kontext_export.pt").exists() and not (P.ckpt / "kontext_final.pt").exists():
+        raise SystemExit(f"no exported Kontext weights in {P.ckpt}: run python3 -m zoo.export first")
     if not (P.kontext / "transformer" / "model.onnx").exists() or not (P.kontext / "vae_decoder" / "model.onnx").exists():
         raise SystemExit(f"no exported model in {P.kontext}: run python3 -m zoo.export first")
     model = load_model(P)

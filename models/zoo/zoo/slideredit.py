@@ -526,9 +526,9 @@ def main(argv=None):
     model = load_model(P)
     for p in model.parameters():
         p.requires_grad_(False)
-    kck = load_ckpt(P.ckpt / "kontext_final.pt")
-    base_ck = {"file": "kontext_final.pt"} if kck is not None else {"file": "kontext.pt"}
-    kck = kck or load_ckpt(P.ckpt / "kontext.pt")
+    base_name = next(n for n in ("kontext_export.pt", "kontext_final.pt", "kontext.pt") if (P.ckpt / n).exists())
+    kck = load_ckpt(P.ckpt / base_name)
+    base_ck = {"file": base_name}
     base_ck["step"] = kck.get("step", kck.get("steps"))
     del kck
     tr = model.transformer
