@@ -6,8 +6,10 @@
  * key; the clean decode is not. The demo key's fine-tuned LoRA the same way. Then the engine's own
  * path: embedding on, a generated image carrying the key id in its metadata, verified.
  * Skips, saying why, until the zoo has written the files. ATELIER_ZOO_WATERMARK and
- * ATELIER_EMBEDDED_MODEL point at other folders (a smoke build: then only the mechanics are
- * checked, since a few training steps cannot carry bits).
+ * ATELIER_EMBEDDED_MODEL point at other folders. Verification is required (3 of 4 decoded images,
+ * each with its own fresh key) only where the builder measured a clean bit accuracy of at least
+ * 0.95 for that kind of LoRA (watermark.json `python_eval`); a smoke build or an interim checkpoint
+ * gets the mechanics checked and its figures printed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,11 +35,15 @@ if (missing.length > 0) {
     it.skip(`skipped: ${missing.join(', ')} absent (build with: cd models/zoo && /usr/bin/python3 -m zoo.watermark, after the tiny Kontext model)`, () => undefined);
   });
 } else {
-  const smoke = (JSON.parse(readFileSync(path.join(wmDir, 'watermark.json'), 'utf8')) as { smoke?: boolean }).smoke === true;
-  const expectVerified = (status: string) => {
-    if (smoke) expect(['verified', 'not_verified']).toContain(status);
-    else expect(status).toBe('verified');
-  };
+  interface Manifest {
+    smoke?: boolean;
+    python_eval?: { generated?: { bit_acc_clean?: number }; demo_finetuned?: { bit_acc_clean?: number } };
+  }
+  const manifest = JSON.parse(readFileSync(path.join(wmDir, 'watermark.json'), 'utf8')) as Manifest;
+  const trained = (accuracy: number | undefined) => manifest.smoke !== true && (accuracy ?? 0) >= 0.95;
+  const generatedTrained = trained(manifest.python_eval?.generated?.bit_acc_clean);
+  const demoTrained = trained(manifest.python_eval?.demo_finetuned?.bit_acc_clean);
+  const sources = ['0000.png', '0001.png', '0002.png', '0003.png'];
   const dataDir = tempDir('atelier-wm-zoo-');
   const service = new Watermarking(dataDir, wmDir);
   afterAll(() => service.release());
@@ -65,28 +71,31 @@ if (missing.length > 0) {
     }
   }
 
-  describe(`watermark round trip on the zoo files${smoke ? ' (smoke build: mechanics only)' : ''}`, () => {
+  describe(`watermark round trip on the zoo files${generatedTrained ? '' : ' (not trained to 0.95: mechanics only)'}`, () => {
     const decoderFile = path.join(modelDir, 'vae_decoder', 'model.onnx');
     const cacheDir = tempDir('atelier-wm-zoo-cache-');
 
-    it('a new key: LoRA generated, baked into the VAE decoder, read back from a decoded latent', async () => {
-      const source = await decodeImage(readFileSync(path.join(packageRoot(), 'models', 'tiny', 'eval', 'edit', '0000.png')), { name: '0000.png' });
-      const mean = await latentOf(source);
-      const key = await service.keys.create('Round trip');
-      const loaded = await loadAdapterFile(key.loraFile);
-      expect(loaded.adapter.format).toBe('peft');
-      const plan = await planGraph(decoderFile, 'vae', [{ loaded, weight: 1, mode: 'bake', perToken: false }], cacheDir);
-      expect(plan!.file).not.toBe(decoderFile);
-      const marked = await decode(plan!.file, mean);
-      const clean = await decode(decoderFile, mean);
-      const [v, c] = await service.verify([
-        { name: 'marked.png', bytes: await encodePng(marked) },
-        { name: 'clean.png', bytes: await encodePng(clean) },
-      ]);
-      process.stdout.write(`round trip: marked ${v!.k}/${v!.n} (${v!.status}), clean ${c!.k}/${c!.n} (${c!.status})\n`);
-      expectVerified(v!.status);
-      if (v!.status === 'verified') expect(v!.key).toEqual({ id: key.id, name: 'Round trip' });
-      expect(c!.status).toBe('not_verified');
+    it('new keys: LoRAs generated, baked into the VAE decoder, read back from decoded latents', async () => {
+      const verdicts = [];
+      for (const [i, name] of sources.entries()) {
+        const source = await decodeImage(readFileSync(path.join(packageRoot(), 'models', 'tiny', 'eval', 'edit', name)), { name });
+        const mean = await latentOf(source);
+        const key = await service.keys.create(`Round trip ${i + 1}`);
+        const loaded = await loadAdapterFile(key.loraFile);
+        expect(loaded.adapter.format).toBe('peft');
+        const plan = await planGraph(decoderFile, 'vae', [{ loaded, weight: 1, mode: 'bake', perToken: false }], cacheDir);
+        expect(plan!.file).not.toBe(decoderFile);
+        const [v, c] = await service.verify([
+          { name: `marked-${name}`, bytes: await encodePng(await decode(plan!.file, mean)) },
+          { name: `clean-${name}`, bytes: await encodePng(await decode(decoderFile, mean)) },
+        ]);
+        expect(c!.status).toBe('not_verified');
+        if (v!.status === 'verified') expect(v!.key).toEqual({ id: key.id, name: `Round trip ${i + 1}` });
+        verdicts.push(v!);
+        await service.keys.delete(key.id); // the next image is compared with one key less
+      }
+      process.stdout.write(`round trip: ${verdicts.map((v) => `${v.k}/${v.n} ${v.status}`).join(', ')}\n`);
+      if (generatedTrained) expect(verdicts.filter((v) => v.status === 'verified').length).toBeGreaterThanOrEqual(3);
     });
 
     it("the demo key's fine-tuned LoRA", async () => {
@@ -96,7 +105,7 @@ if (missing.length > 0) {
       const plan = await planGraph(decoderFile, 'vae', [{ loaded: await loadAdapterFile(demo!.loraFile), weight: 1, mode: 'bake', perToken: false }], cacheDir);
       const [v] = await service.verify([{ name: 'demo.png', bytes: await encodePng(await decode(plan!.file, await latentOf(source))) }]);
       process.stdout.write(`demo key: ${v!.k}/${v!.n} (${v!.status})\n`);
-      expectVerified(v!.status);
+      if (demoTrained) expect(v!.status).toBe('verified');
       if (v!.status === 'verified') expect(v!.key?.id).toBe(demo!.id);
     });
 
@@ -105,13 +114,14 @@ if (missing.length > 0) {
       try {
         const model = engine.listModels()[0]!;
         await engine.loadModel(model.id, 'cpu');
-        const key = (await engine.watermarkKeys()).find((k) => k.name === 'Round trip')!;
+        const key = await engine.createWatermarkKey('Engine path');
         expect(await engine.setWatermark(true, key.id)).toMatchObject({ active: true, keyId: key.id, problem: null });
         const done = await engine.runJob({ kind: 'generate', prompt: 'a red circle', seed: 3 });
         expect(done.metadata.watermarkKey).toBe(key.id);
         const [v] = await engine.verifyWatermark([{ name: 'generated.png', bytes: done.image.bytes }]);
         expect(v!.claimedKeyId).toBe(key.id);
-        expectVerified(v!.status);
+        process.stdout.write(`engine path: ${v!.k}/${v!.n} (${v!.status})\n`);
+        if (generatedTrained) expect(v!.status).toBe('verified');
       } finally {
         await engine.shutdown();
       }
