@@ -15,7 +15,7 @@ def write_report_md(P, r: dict) -> None:
          "| metric | value | bar | n |", "| --- | --- | --- | --- |"]
     tr = r.get("training") or {}
     if tr.get("status") == "interim":
-        L[3:3] = [f"**Interim model:** these figures are for an export of the Kontext training at step "
+        L[4:4] = [f"**Interim model:** these figures are for an export of the Kontext training at step "
                   f"{tr.get('steps')} ({(tr.get('train_seconds') or 0) / 3600:.1f} h of CPU training so far), not the "
                   "finished run; the bars below are not met yet. Training resumes from its checkpoint with "
                   "`python3 -m zoo.build all` (or `zoo.kontext`), then `zoo.export` and `zoo.evaluate`.", ""]
