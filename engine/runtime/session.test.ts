@@ -25,6 +25,23 @@ describe('openSession', () => {
     await session.release();
   });
 
+  it('takes its thread count from ATELIER_THREADS and names a bad value', async () => {
+    const file = writeModel(dir, 'threads.onnx', matmulModelBytes(4));
+    const saved = process.env.ATELIER_THREADS;
+    try {
+      process.env.ATELIER_THREADS = '1';
+      const session = await openSession(file, { provider: 'cpu' });
+      const out = await session.run({ x: tensorFor(session.input('x'), new Float32Array(4).fill(1), [1, 4]) });
+      expect(float32Of(out.y!)[0]).toBeCloseTo(0.1, 5);
+      await session.release();
+      process.env.ATELIER_THREADS = 'many';
+      await expect(openSession(file, { provider: 'cpu' })).rejects.toThrow('ATELIER_THREADS must be an integer from 1 to 256, got "many"');
+    } finally {
+      if (saved === undefined) delete process.env.ATELIER_THREADS;
+      else process.env.ATELIER_THREADS = saved;
+    }
+  });
+
   it('feeds and reads float16 graphs as float32 values', async () => {
     const session = await openSession(writeModel(dir, 'half.onnx', float16ModelBytes()), { provider: 'cpu' });
     expect(session.inputs[0]!.type).toBe('float16');

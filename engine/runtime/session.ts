@@ -120,6 +120,19 @@ function firstLine(text: string): string {
 }
 
 /**
+ * ATELIER_THREADS=N: ONNX Runtime's intra-op threads for every session that does not choose
+ * (default: ONNX Runtime's own choice, one per core). A tuning knob: tiny graphs of many small
+ * ops can run faster on one thread than pay a thread-pool barrier per op.
+ */
+function threadsFromEnv(): number | undefined {
+  const raw = process.env.ATELIER_THREADS;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new EngineError('bad_input', `ATELIER_THREADS must be an integer from 1 to 256, got "${raw}"`);
+  return n;
+}
+
+/**
  * Opens a model on the best provider of the user's choice, falling back to the CPU with a
  * one-line notice when a GPU provider cannot start (ONNX Runtime would throw instead).
  */
@@ -134,7 +147,7 @@ export async function openSession(file: string, options: SessionOptions = {}): P
         executionProviders: [provider],
         graphOptimizationLevel: 'all',
         logSeverityLevel: provider === 'cpu' ? 3 : 4,
-        ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+        ...((options.intraOpThreads ?? threadsFromEnv()) ? { intraOpNumThreads: options.intraOpThreads ?? threadsFromEnv() } : {}),
         ...(options.config ? { extra: { session: options.config } } : {}),
       });
       const notice = failures.length > 0 ? `using ${provider}: ${failures.join('; ')}` : null;
