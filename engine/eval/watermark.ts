@@ -10,7 +10,7 @@
  * watermarked against the clean output of the same seed (uint8 RGB).
  *
  * Negatives (unwatermarked): random latents (Philox, N(0, 1) in the model's normalized latent
- * space) decoded by the clean VAE decoder, the eval set's rendered shapes-world sources, and the
+ * space) decoded by the clean VAE decoder (eval/watermark-negatives.ts, cached per decoder), the eval set's rendered shapes-world sources, and the
  * clean generated outputs. Each is compared with every eval key; the empirical false-positive rate
  * at 1e-3 (K >= 36) is the share of comparisons that pass, next to the exact binomial bound and
  * whether the count stays under that bound's 99.9% quantile.
@@ -21,19 +21,16 @@ import path from 'node:path';
 import type { Figures } from '../bench/report.js';
 import { Engine } from '../engine.js';
 import { decodeImage } from '../images/codec.js';
-import { rgbFromPlanar, type RgbImage } from '../images/rgb.js';
+import type { RgbImage } from '../images/rgb.js';
 import { binomialTail, thresholdK } from '../methods/watermark/binomial.js';
 import { bitsFromHex, matchingBits, type Bits } from '../methods/watermark/bits.js';
 import { Watermarking } from '../methods/watermark/service.js';
 import { readWatermarkAssets, defaultWatermarkDir } from '../methods/watermark/assets.js';
-import { gaussianNoise } from '../noise/philox.js';
 import { embeddedModelDir, packageRoot } from '../paths.js';
-import { ort } from '../runtime/ort.js';
-import { openSession } from '../runtime/session.js';
-import { float32Of } from '../runtime/tensors.js';
 import type { WatermarkKeyInfo } from '../protocol/index.js';
 import { ATTACKS, attack, seededRandom, type Attack } from './watermark-attacks.js';
 import { readT2iSet } from './scenes.js';
+import { decodedRandomLatents } from './watermark-negatives.js';
 
 export interface WatermarkEvalOptions {
   modelDir?: string;
@@ -167,26 +164,7 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
     const nClean = clean.length;
     const nRenders = renders.length;
     const nLatents = Math.max(0, (options.negatives ?? 10_000) - nClean - nRenders);
-    const vae = JSON.parse(readFileSync(path.join(modelDir, 'vae_decoder', 'config.json'), 'utf8')) as { scaling_factor: number; shift_factor: number; latent_channels: number };
-    const decoder = await openSession(path.join(modelDir, 'vae_decoder', 'model.onnx'), { provider: 'cpu' });
-    try {
-      const c = vae.latent_channels;
-      const per = c * 8 * 8;
-      for (let start = 0; start < nLatents; start += 64) {
-        const n = Math.min(64, nLatents - start);
-        const latents = new Float32Array(n * per);
-        for (let j = 0; j < n; j++) {
-          const z = gaussianNoise(900_000 + start + j, per);
-          for (let v = 0; v < per; v++) latents[j * per + v] = z[v]! / vae.scaling_factor + vae.shift_factor;
-        }
-        const out = float32Of((await decoder.run({ latent_sample: new ort.Tensor('float32', latents, [n, c, 8, 8]) })).sample!);
-        const images = Array.from({ length: n }, (_, j) => rgbFromPlanar(out.subarray(j * 3 * 64 * 64, (j + 1) * 3 * 64 * 64), 64, 64));
-        negativeBits.push(...(await wm.extract(images)));
-        if ((start / 64) % 40 === 39) progress(`negatives: ${start + n}/${nLatents} random latents decoded`);
-      }
-    } finally {
-      await decoder.release();
-    }
+    for await (const images of decodedRandomLatents(modelDir, nLatents, progress)) negativeBits.push(...(await wm.extract(images)));
     let pass3 = 0;
     let pass6 = 0;
     let sumK = 0;

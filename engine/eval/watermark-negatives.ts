@@ -1,0 +1,62 @@
+/**
+ * Unwatermarked images for the watermark evaluation's false-positive rate: random latents
+ * (Philox seeds 900000 + i, N(0, 1) in the model's normalized latent space) decoded by the
+ * model's clean VAE decoder to uint8 RGB. They depend only on the decoder, so they are cached in
+ * the temp folder under the decoder's content hash: a re-run after the watermark files changed
+ * only runs the extractor.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { rgbFromPlanar, type RgbImage } from '../images/rgb.js';
+import { gaussianNoise } from '../noise/philox.js';
+import { ort } from '../runtime/ort.js';
+import { openSession } from '../runtime/session.js';
+import { float32Of } from '../runtime/tensors.js';
+import { writeFileAtomic } from '../stores/atomic.js';
+
+const SIDE = 64;
+const BATCH = 64;
+
+export async function* decodedRandomLatents(modelDir: string, count: number, progress: (line: string) => void = () => undefined): AsyncGenerator<RgbImage[]> {
+  const decoderFile = path.join(modelDir, 'vae_decoder', 'model.onnx');
+  const configText = readFileSync(path.join(modelDir, 'vae_decoder', 'config.json'), 'utf8');
+  const vae = JSON.parse(configText) as { scaling_factor: number; shift_factor: number; latent_channels: number };
+  const hash = createHash('sha256').update(readFileSync(decoderFile)).update(configText).digest('hex').slice(0, 16);
+  const cache = path.join(os.tmpdir(), `atelier-eval-wm-negatives-${hash}-${count}.rgb`);
+  const size = SIDE * SIDE * 3;
+  if (existsSync(cache)) {
+    const bytes = new Uint8Array(readFileSync(cache));
+    if (bytes.length === count * size) {
+      progress(`negatives: ${count} decoded random latents from the cache ${cache}`);
+      for (let start = 0; start < count; start += BATCH) {
+        const n = Math.min(BATCH, count - start);
+        yield Array.from({ length: n }, (_, j) => ({ width: SIDE, height: SIDE, data: bytes.slice((start + j) * size, (start + j + 1) * size) }));
+      }
+      return;
+    }
+  }
+  const all = new Uint8Array(count * size);
+  const decoder = await openSession(decoderFile, { provider: 'cpu' });
+  try {
+    const c = vae.latent_channels;
+    const per = c * (SIDE / 8) * (SIDE / 8);
+    for (let start = 0; start < count; start += BATCH) {
+      const n = Math.min(BATCH, count - start);
+      const latents = new Float32Array(n * per);
+      for (let j = 0; j < n; j++) {
+        const z = gaussianNoise(900_000 + start + j, per);
+        for (let v = 0; v < per; v++) latents[j * per + v] = z[v]! / vae.scaling_factor + vae.shift_factor;
+      }
+      const out = float32Of((await decoder.run({ latent_sample: new ort.Tensor('float32', latents, [n, c, SIDE / 8, SIDE / 8]) })).sample!);
+      const images = Array.from({ length: n }, (_, j) => rgbFromPlanar(out.subarray(j * 3 * SIDE * SIDE, (j + 1) * 3 * SIDE * SIDE), SIDE, SIDE));
+      images.forEach((image, j) => all.set(image.data, (start + j) * size));
+      yield images;
+      if ((start / BATCH) % 40 === 39) progress(`negatives: ${start + n}/${count} random latents decoded`);
+    }
+  } finally {
+    await decoder.release();
+  }
+  await writeFileAtomic(cache, all);
+}
