@@ -2,8 +2,9 @@
  * Unwatermarked images for the watermark evaluation's false-positive rate: random latents
  * (Philox seeds 900000 + i, N(0, 1) in the model's normalized latent space) decoded by the
  * model's clean VAE decoder to uint8 RGB. They depend only on the decoder, so they are cached in
- * the temp folder under the decoder's content hash: a re-run after the watermark files changed
- * only runs the extractor.
+ * the temp folder under the decoder's content hash (image i from seed 900000 + i, so a longer
+ * run's cache serves a shorter one): a re-run after the watermark files changed only runs the
+ * extractor.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -24,11 +25,12 @@ export async function* decodedRandomLatents(modelDir: string, count: number, pro
   const configText = readFileSync(path.join(modelDir, 'vae_decoder', 'config.json'), 'utf8');
   const vae = JSON.parse(configText) as { scaling_factor: number; shift_factor: number; latent_channels: number };
   const hash = createHash('sha256').update(readFileSync(decoderFile)).update(configText).digest('hex').slice(0, 16);
-  const cache = path.join(os.tmpdir(), `atelier-eval-wm-negatives-${hash}-${count}.rgb`);
+  const cache = path.join(os.tmpdir(), `atelier-eval-wm-negatives-${hash}.rgb`);
   const size = SIDE * SIDE * 3;
   if (existsSync(cache)) {
     const bytes = new Uint8Array(readFileSync(cache));
-    if (bytes.length === count * size) {
+    if (bytes.length >= count * size) {
+      // image i always comes from seed 900000 + i, so a longer cache serves a shorter run
       progress(`negatives: ${count} decoded random latents from the cache ${cache}`);
       for (let start = 0; start < count; start += BATCH) {
         const n = Math.min(BATCH, count - start);
