@@ -16,8 +16,9 @@
  * the most recently used entries beyond MAX_ENTRIES.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { linkData } from '../cache/external-data-links.js';
 import { EngineError, messageOf } from '../errors.js';
 import { parseModel, serializeModel, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { externalDataLocations } from '../onnx/rewrite.js';
@@ -95,32 +96,6 @@ function readMeta(dir: string): EntryMeta | null {
   } catch {
     return null;
   }
-}
-
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = statSync(a);
-    const sb = statSync(b);
-    return sa.ino === sb.ino && sa.dev === sb.dev;
-  } catch {
-    return false;
-  }
-}
-
-function linkData(sourceDir: string, targetDir: string, locations: string[]): boolean {
-  for (const location of locations) {
-    const from = path.resolve(sourceDir, location);
-    const to = path.resolve(targetDir, location);
-    if (sameFile(from, to)) continue;
-    try {
-      mkdirSync(path.dirname(to), { recursive: true });
-      if (existsSync(to)) unlinkSync(to);
-      linkSync(from, to);
-    } catch {
-      return false;
-    }
-  }
-  return true;
 }
 
 /** The entry's own data file: never one of the base's locations (a baked entry can be the base of a live one). */

@@ -16,8 +16,9 @@
  * beside the source graph instead, with a notice; if that folder is read-only the error says so.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { linkData } from '../cache/external-data-links.js';
 import { EngineError, messageOf } from '../errors.js';
 import { parseModel, serializeModel } from '../onnx/proto.js';
 import { bf16IoToFloat, externalDataLocations, samplingToMean } from '../onnx/rewrite.js';
@@ -72,16 +73,6 @@ function readMeta(dir: string): EntryMeta | null {
   }
 }
 
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = statSync(a);
-    const sb = statSync(b);
-    return sa.ino === sb.ino && sa.dev === sb.dev;
-  } catch {
-    return false;
-  }
-}
-
 function writeAtomic(file: string, bytes: Uint8Array | string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, bytes);
@@ -113,23 +104,6 @@ export function pruneGraphCache(cacheDir: string, keep = ''): void {
     }
     if (stale) rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Hard-links each external data file beside `target`; false when a link cannot be made. */
-function linkData(sourceDir: string, targetDir: string, locations: string[]): boolean {
-  for (const location of locations) {
-    const from = path.resolve(sourceDir, location);
-    const to = path.resolve(targetDir, location);
-    if (sameFile(from, to)) continue;
-    try {
-      mkdirSync(path.dirname(to), { recursive: true });
-      if (existsSync(to)) unlinkSync(to);
-      linkSync(from, to);
-    } catch {
-      return false;
-    }
-  }
-  return true;
 }
 
 /**
