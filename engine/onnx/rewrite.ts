@@ -11,23 +11,9 @@
  *   (RandomNormalLike), so the same image encodes differently on every run. Replacing the noise
  *   by zeros makes the encoder return the distribution's mean, deterministic across runs.
  */
+import { usedNames } from './graph.js';
 import { DataType, intAttribute, node, type ModelProto, type NodeProto } from './proto.js';
 import type { GraphProto } from 'onnx-buf';
-
-/** Every name used for a value or node in the graph and its subgraphs. */
-function usedNames(graph: GraphProto, into = new Set<string>()): Set<string> {
-  for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) into.add(v.name);
-  for (const t of graph.initializer) into.add(t.name);
-  for (const n of graph.node) {
-    into.add(n.name);
-    for (const x of [...n.input, ...n.output]) into.add(x);
-    for (const a of n.attribute) {
-      if (a.g) usedNames(a.g, into);
-      for (const g of a.graphs) usedNames(g, into);
-    }
-  }
-  return into;
-}
 
 function freshName(base: string, used: Set<string>): string {
   let name = base;
