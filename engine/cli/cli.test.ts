@@ -1,19 +1,11 @@
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeFakeModelFolder } from '../testing/fake-pipeline.js';
 import { tempDir } from '../testing/models.js';
+import { captureCliOutput } from '../testing/cli-output.js';
 import { main } from './main.js';
 
-let stdout: string[];
-let stderr: string[];
-
-beforeEach(() => {
-  stdout = [];
-  stderr = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (stdout.push(String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (stderr.push(String(chunk)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const { stdout, stderr } = captureCliOutput();
 
 describe('atelier CLI', () => {
   it('exits 2 with one line for unknown commands, bad flags and bad values', async () => {

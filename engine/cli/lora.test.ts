@@ -5,22 +5,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loraFile, randomLora } from '../testing/adapters.js';
 import { tempDir } from '../testing/models.js';
 import { twinDir } from '../testing/twins.js';
+import { captureCliOutput } from '../testing/cli-output.js';
 import { main } from './main.js';
 
-let stdout: string[];
-let stderr: string[];
-
-beforeEach(() => {
-  stdout = [];
-  stderr = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (stdout.push(String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (stderr.push(String(chunk)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const { stdout, stderr } = captureCliOutput();
 
 const model = twinDir('flux-optimum');
 const transformer = path.join(model, 'transformer', 'model.onnx');

@@ -6,23 +6,15 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeImage } from '../images/codec.js';
 import { tempDir } from '../testing/models.js';
 import { kontextTwin, sourcePng, writeRandomStlora } from '../testing/slideredit.js';
 import { frameFile, rowImage, sliderPlan } from './commands/sliders.js';
+import { captureCliOutput } from '../testing/cli-output.js';
 import { main } from './main.js';
 
-let stdout: string[];
-let stderr: string[];
-
-beforeEach(() => {
-  stdout = [];
-  stderr = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (stdout.push(String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (stderr.push(String(chunk)), true));
-});
-afterEach(() => vi.restoreAllMocks());
+const { stdout, stderr } = captureCliOutput();
 
 const instruction = 'make the square blue and move it left';
 

@@ -6,15 +6,15 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng } from '../images/codec.js';
 import { tempDir } from '../testing/models.js';
 import { twinDir } from '../testing/twins.js';
 import { DEMO_BITS, keyImage, writeWatermarkFixture } from '../testing/watermark.js';
+import { captureCliOutput } from '../testing/cli-output.js';
 import { main } from './main.js';
 
-let stdout: string[];
-let stderr: string[];
+const { stdout, stderr } = captureCliOutput();
 const dataDir = tempDir('atelier-cli-wm-');
 const files = tempDir('atelier-cli-wm-files-');
 const previous = process.env.ATELIER_WATERMARK_DIR;
@@ -30,13 +30,6 @@ afterAll(() => {
   if (previous === undefined) delete process.env.ATELIER_WATERMARK_DIR;
   else process.env.ATELIER_WATERMARK_DIR = previous;
 });
-beforeEach(() => {
-  stdout = [];
-  stderr = [];
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (stdout.push(String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => (stderr.push(String(chunk)), true));
-});
-afterEach(() => vi.restoreAllMocks());
 
 const json = () => JSON.parse(stdout.join('')) as Record<string, unknown>;
 
