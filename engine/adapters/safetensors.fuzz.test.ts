@@ -10,20 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { EngineError } from '../errors.js';
 import { gaussianNoise } from '../noise/philox.js';
 import { bytesSource, encodeSafetensors, SafetensorsReader, type TensorToWrite } from './safetensors.js';
+import { seededRandom } from '../noise/seeded-random.js';
 
 const CASES = 10_000;
 const NAME = 'fuzz.safetensors';
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A peft-style LoRA file: 24 tensors in three dtypes, metadata with JSON in it. */
 function baseFile(): Uint8Array {
@@ -160,7 +150,7 @@ describe('safetensors fuzz', () => {
   it(`${CASES} mutated headers: no crash, no hang, each a clear error or a valid file`, async () => {
     const base = baseFile();
     expect(await consume(base)).toBe('ok');
-    const rand = mulberry32(20241128);
+    const rand = seededRandom(20241128);
     const tally = { ok: 0, errors: 0 };
     const messages = new Map<string, number>();
     let slowest = 0;

@@ -10,18 +10,6 @@ import sharp from 'sharp';
 export const ATTACKS = ['jpeg50', 'resize05', 'crop10', 'blur'] as const;
 export type Attack = (typeof ATTACKS)[number];
 
-/** A small deterministic generator (mulberry32) for the crop windows. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function bytes(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }

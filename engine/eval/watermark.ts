@@ -28,7 +28,8 @@ import { Watermarking } from '../methods/watermark/service.js';
 import { readWatermarkAssets, defaultWatermarkDir } from '../methods/watermark/assets.js';
 import { embeddedModelDir, packageRoot } from '../paths.js';
 import type { WatermarkKeyInfo } from '../protocol/index.js';
-import { ATTACKS, attack, seededRandom, type Attack } from './watermark-attacks.js';
+import { seededRandom } from '../noise/seeded-random.js';
+import { ATTACKS, attack, type Attack } from './watermark-attacks.js';
 import { readT2iSet } from './scenes.js';
 import { decodedRandomLatents } from './watermark-negatives.js';
 

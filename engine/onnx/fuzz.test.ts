@@ -14,19 +14,9 @@ import { indexGraphFile } from '../adapters/mapping.js';
 import { tempDir } from '../testing/models.js';
 import { twinDir } from '../testing/twins.js';
 import { readGraphSignature } from './signature.js';
+import { seededRandom } from '../noise/seeded-random.js';
 
 const CASES = 1_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mutation = (b: Uint8Array, r: () => number) => Uint8Array;
 const at = (b: Uint8Array, r: () => number) => Math.floor(r() * b.length);
@@ -81,7 +71,7 @@ describe('ONNX fuzz', () => {
   it(`${CASES} mutated ONNX files: no crash, no hang, each a clear error or a valid model`, () => {
     const base = new Uint8Array(readFileSync(path.join(twinDir('sd15-optimum-fp16'), 'text_encoder', 'model.onnx')));
     const file = path.join(tempDir(), 'fuzz.onnx');
-    const rand = mulberry32(1128);
+    const rand = seededRandom(1128);
     const tally = { signatureErrors: 0, parseErrors: 0, valid: 0 };
     let slowest = 0;
     for (let i = 0; i < CASES; i++) {
