@@ -75,8 +75,9 @@ describe('web shell, end to end', () => {
   it('opens an image, runs an instruction edit, and takes a screenshot of the editor', async () => {
     const page = await openEditor();
     await page.getByTestId('file-input').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await sourcePng() });
-    await expect(page.getByTestId('mode-edit').getAttribute('aria-selected')).resolves.toBe('true');
     await page.locator('[data-testid="canvas-image"][data-kind="source"]').waitFor({ state: 'visible' });
+    // opening an image switches to Edit (asynchronously: wait for it rather than read it once)
+    await page.locator('[data-testid="mode-edit"][aria-selected="true"]').waitFor({ state: 'visible' });
     await page.getByTestId('prompt').fill('make the square red and move it to the left');
     await setNumber(page, 'steps', 20);
     await page.getByTestId('run').click();

@@ -60,6 +60,12 @@ export interface EngineOptions {
   lowMemory?: boolean;
   /** The watermark's files (extractor, key-to-LoRA generator); models/tiny/watermark by default. */
   watermarkDir?: string;
+  /**
+   * Each denoising step lasts at least this long (ms; 0: no pacing). The end-to-end suite sets it
+   * (ATELIER_MIN_STEP_MS) so that a job on the tiny model, a millisecond a step on a quiet CPU,
+   * lasts long enough to watch its progress, cancel it and kill its engine.
+   */
+  minStepMs?: number;
 }
 
 /** The watermark baked into the loaded model now (methods/watermark). */
@@ -89,6 +95,7 @@ export class Engine {
   private readonly history: HistoryStore;
   private readonly createPipeline: PipelineFactory;
   private readonly previewEvery: number;
+  private readonly minStepMs: number;
   private readonly pipelineOptions: PipelineOptions;
   private readonly listeners = new Set<EngineListener>();
   private readonly queue: JobQueue<JobOutput>;
@@ -114,6 +121,7 @@ export class Engine {
     this.history = new HistoryStore(path.join(options.dataDir, 'outputs'));
     this.createPipeline = options.createPipeline ?? defaultPipelineFactory;
     this.previewEvery = options.previewEvery ?? 1;
+    this.minStepMs = options.minStepMs ?? 0;
     this.pipelineOptions = { lowMemory: options.lowMemory ?? false, graphCacheDir: path.join(options.dataDir, 'cache', 'graphs') };
     this.adapters = new AdapterManager(options.dataDir);
     this.watermark = new Watermarking(options.dataDir, options.watermarkDir);
@@ -482,12 +490,16 @@ export class Engine {
       throw new EngineError('invalid_params', `scheduler "${scheduler}" is not available for ${info.name} (it has: ${info.schedulers.join(', ')})`);
     }
     const negativePrompt = request.kind !== 'edit' && info.negativePrompt ? (request.negativePrompt ?? '') : '';
+    let stepStarted = performance.now();
     const hooks: RunHooks = {
       signal,
       wantPreview: this.previewEvery > 0,
-      onStep: ({ step, total, preview }) => {
+      onStep: async ({ step, total, preview }) => {
         const send = preview !== null && this.previewEvery > 0 && (step % this.previewEvery === 0 || step === total);
         this.emit('progress', { jobId, step, total, preview: send ? encodeForWire(preview) : null });
+        const rest = this.minStepMs - (performance.now() - stepStarted);
+        if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+        stepStarted = performance.now();
       },
     };
     const sourceImage = async (bytes: Uint8Array) => {

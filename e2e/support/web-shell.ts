@@ -27,6 +27,9 @@ export async function startShell(extraArgs: string[] = []): Promise<RunningShell
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-e2e-'));
   const child: ChildProcess = spawn(process.execPath, [path.join(root, 'dist', 'app', 'web', 'main.js'), '--data-dir', dataDir, ...extraArgs], {
     cwd: root,
+    // Pace the tiny model's steps (about a millisecond each on a quiet CPU) so progress can be
+    // watched, and a job cancelled or its engine killed, while it runs.
+    env: { ...process.env, ATELIER_MIN_STEP_MS: '60' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log: string[] = [];

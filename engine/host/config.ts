@@ -11,6 +11,8 @@ export interface EngineConfig {
   modelRoots: ModelRoot[];
   /** ATELIER_LOW_MEMORY=1: text encoders and denoiser never loaded together (e.g. FLUX on 24 GB). */
   lowMemory: boolean;
+  /** ATELIER_MIN_STEP_MS: pace denoising steps (the end-to-end suite; see EngineOptions.minStepMs). */
+  minStepMs: number;
 }
 
 /** `extraModelDirs` are folders the user named (flags, ATELIER_MODELS): problems there are reported. */
@@ -22,5 +24,6 @@ export function engineConfig(options: { dataDir?: string; extraModelDirs?: strin
     dataDir,
     modelRoots: [{ dir: embeddedModelDir(), embedded: true }, { dir: path.join(dataDir, 'models') }, ...extra],
     lowMemory: /^(1|true|yes|on)$/i.test(process.env.ATELIER_LOW_MEMORY ?? ''),
+    minStepMs: Math.max(0, Math.min(10_000, Number(process.env.ATELIER_MIN_STEP_MS) || 0)),
   };
 }

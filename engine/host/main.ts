@@ -45,7 +45,7 @@ const config = engineConfig({
   dataDir: argValue('--data-dir'),
   extraModelDirs: argValue('--models')?.split(',').filter(Boolean),
 });
-const engine = new Engine({ dataDir: config.dataDir, modelRoots: config.modelRoots, lowMemory: config.lowMemory });
+const engine = new Engine({ dataDir: config.dataDir, modelRoots: config.modelRoots, lowMemory: config.lowMemory, minStepMs: config.minStepMs });
 new RpcServer(engine, parentTransport());
 
 process.on('unhandledRejection', (reason) => engine.log('error', `unhandled rejection: ${messageOf(reason)}`));

@@ -19,7 +19,7 @@ export interface StepReport {
 export interface RunHooks {
   signal: AbortSignal;
   /** Called after every denoising step. */
-  onStep?: (report: StepReport) => void;
+  onStep?: (report: StepReport) => void | Promise<void>;
   /** Whether step reports should carry a preview image. */
   wantPreview?: boolean;
   /** The final latents before the VAE decode (evaluations compare runs on them, in float32). */
