@@ -3,8 +3,9 @@
  * - ratio: a denoising step of the default model's transformer with an adapter as live branches
  *   (scale inputs fed every run) divided by the same step with the adapter baked in, both the bare
  *   session.run on the inputs a Kontext edit step feeds (target + context tokens), in alternating
- *   rounds with one session open at a time (as in the engine: a second session's idle thread pool
- *   competes for the cores), median of the rounds' ratios (goal <= 1.10). The adapter is the zoo's `style` LoRA
+ *   rounds (21, the order flipped every round) with one session open at a time (as in the engine:
+ *   a second session's idle thread pool competes for the cores), median of the rounds' ratios
+ *   (goal <= 1.10). The adapter is the zoo's `style` LoRA
  *   (models/tiny/adapters) or, where the zoo has not built it, random factors of the same rank on
  *   the same modules (every double block's attention and text feed-forward, every single block's
  *   q, k, v, proj_mlp).
@@ -107,8 +108,14 @@ async function liveOverBaked(modelDir: string, rounds: number, work: string): Pr
     const liveMs: number[] = [];
     const ratios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      bakedMs.push(await timed(baked!.file, feeds));
-      liveMs.push(await timed(live!.file, liveFeeds));
+      // the order flips every round, so a drift in the machine's speed does not favour either
+      if (r % 2 === 0) {
+        bakedMs.push(await timed(baked!.file, feeds));
+        liveMs.push(await timed(live!.file, liveFeeds));
+      } else {
+        liveMs.push(await timed(live!.file, liveFeeds));
+        bakedMs.push(await timed(baked!.file, feeds));
+      }
       ratios.push(liveMs.at(-1)! / bakedMs.at(-1)!);
     }
     return {
@@ -201,7 +208,7 @@ async function bakeSd15(work: string): Promise<Figures> {
 export async function benchAdapters(options: { modelDir?: string; rounds?: number } = {}): Promise<Figures> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-adapters-'));
   try {
-    const live = await liveOverBaked(options.modelDir ?? embeddedModelDir(), options.rounds ?? 11, work);
+    const live = await liveOverBaked(options.modelDir ?? embeddedModelDir(), options.rounds ?? 21, work);
     const bake = await bakeSd15(work);
     return { suite: 'adapters', ...live, ...bake };
   } finally {
