@@ -1,13 +1,16 @@
 /**
- * `npm run eval -- <suite> [--json] [--out FILE] [--limit N] [--model DIR]`: method-quality
- * evaluations on the zoo's held-out sets, judged by the zoo's attribute judge. Progress goes to
- * stderr; the table (or with --json, one JSON object) to stdout.
+ * `npm run eval -- <suite> [--json] [--out FILE] [--limit N] [--model DIR] [--record]`:
+ * method-quality evaluations on the zoo's held-out sets, judged by the zoo's attribute judge.
+ * Progress goes to stderr; the table (or with --json, one JSON object) to stdout; --record also
+ * files the figures into the model's report.json (record.ts).
  */
 import { UsageError, bool, intFlag, parseFlags, str } from '../cli/usage.js';
 import { report, type Figures } from '../bench/report.js';
 import { evalBase } from './base.js';
 import { evalWatermark } from './watermark.js';
 import { evalSliderEdit } from './slideredit.js';
+import { recordFigures } from './record.js';
+import { embeddedModelDir } from '../paths.js';
 
 interface SuiteOptions {
   modelDir?: string;
@@ -23,7 +26,7 @@ const SUITES: Record<string, { title: string; run: (o: SuiteOptions) => Promise<
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' }, limit: { type: 'string' }, model: { type: 'string' } }, true);
+    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' }, limit: { type: 'string' }, model: { type: 'string' }, record: { type: 'boolean' } }, true);
     const name = flags.positionals[0];
     const suite = name ? SUITES[name] : undefined;
     if (!suite) throw new UsageError(`${name ? `unknown suite "${name}"` : 'name a suite'}; suites: ${Object.keys(SUITES).join(', ')}`);
@@ -35,6 +38,10 @@ export async function main(argv: string[]): Promise<number> {
       progress: (line) => process.stderr.write(`eval ${name}: ${line}\n`),
     });
     await report(suite.title, figures, { json: bool(flags, 'json'), out: str(flags, 'out') });
+    if (bool(flags, 'record')) {
+      const file = await recordFigures(modelDir ?? embeddedModelDir(), name!, figures);
+      process.stderr.write(`eval ${name}: figures recorded in ${file} (eval_${name})\n`);
+    }
     return 0;
   } catch (error) {
     process.stderr.write(`eval: ${error instanceof Error ? error.message : String(error)}\n`);

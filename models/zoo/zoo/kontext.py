@@ -345,7 +345,8 @@ def manifest(stats, vcfg, defaults=None) -> dict:
 
 def main(argv=None):
     ap = base_parser(__doc__)
-    ap.add_argument("--steps", type=int, default=8000)
+    ap.add_argument("--steps", type=int, default=16000,
+                    help="main-phase steps (LR constant until 75%%, then cosine; measured ~1.4 s/step on one free core)")
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--distill-steps", type=int, default=0)
     ap.add_argument("--chunks", type=int, default=None,
