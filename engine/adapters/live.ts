@@ -139,37 +139,35 @@ class Surgery {
     return t.name;
   }
 
-  /**
-   * The bias Add torch exports after a MatMul, when `layer`'s output feeds only it and nothing
-   * has been joined to it yet: (the Add, its bias initializer of `out` values).
-   */
-  private biasAdd(layer: NodeProto, out: number): { add: NodeProto; bias: string } | null {
-    if (this.sums.has(layer)) return null;
+  /** The bias Add torch exports after a layer: `layer`'s output feeds only it, it adds a constant, and the output is not a graph output. */
+  private torchBiasAdd(layer: NodeProto): { add: NodeProto; bias: string } | null {
     const y = layer.output[0]!;
     const consumers = this.index.consumers.get(y) ?? [];
     const add = consumers.length === 1 && consumers[0]!.opType === 'Add' && isDefaultDomain(consumers[0]!) ? consumers[0]! : null;
     if (!add || add.input.length !== 2 || this.index.graph.output.some((o) => o.name === y)) return null;
     const bias = add.input.find((i) => i !== y);
-    const t = bias === undefined ? undefined : this.index.initializers.get(bias);
-    if (!t || t.dims.length !== 1 || Number(t.dims[0]) !== out) return null;
-    return { add, bias: bias! };
+    return bias !== undefined && this.index.constantTensor(bias) !== null ? { add, bias } : null;
+  }
+
+  /** torchBiasAdd, when nothing has been joined to the layer yet and the bias is an initializer of `out` values (so biases can be concatenated). */
+  private absorbableBias(layer: NodeProto, out: number): { add: NodeProto; bias: string } | null {
+    const found = this.sums.has(layer) ? null : this.torchBiasAdd(layer);
+    const t = found ? this.index.initializers.get(found.bias) : undefined;
+    return t && t.dims.length === 1 && Number(t.dims[0]) === out ? found : null;
   }
 
   /** Adds `delta` (a value shaped like the layer's output) to the output of `layer`. */
   private accumulate(layer: NodeProto, delta: string): void {
     let sum = this.sums.get(layer);
     if (!sum) {
-      const out = layer.output[0]!;
-      const consumers = this.index.consumers.get(out) ?? [];
-      const add = consumers.length === 1 && consumers[0]!.opType === 'Add' && isDefaultDomain(consumers[0]!) ? consumers[0]! : null;
-      const bias = add ? add.input.find((i) => i !== out) : undefined;
-      if (add && bias !== undefined && add.input.length === 2 && this.index.constantTensor(bias) !== null && !this.index.graph.output.some((o) => o.name === out)) {
+      const found = this.torchBiasAdd(layer);
+      if (found) {
         // (bias, x W) -> (x W, deltas..., bias): same output, same place; the same-shape terms
         // first, the broadcast bias last (ONNX Runtime's Sum is slower when it starts broadcasting)
-        add.opType = 'Sum';
-        add.input = [out, bias];
-        this.biasLast.add(add);
-        sum = add;
+        found.add.opType = 'Sum';
+        found.add.input = [layer.output[0]!, found.bias];
+        this.biasLast.add(found.add);
+        sum = found.add;
       } else {
         const { original, detached } = this.index.detachOutput(layer);
         sum = node('Sum', [detached], [original], this.index.fresh(`${layer.name}__adapters/Sum`));
@@ -236,11 +234,13 @@ class Surgery {
   }
 
   /**
-   * Low-rank branches of one adapter on linear layers that read the same input: one down MatMul
-   * (A concatenated), the scale, one up MatMul (B block-diagonal), and a Split when there are
-   * several layers.
+   * What every group starts with: the members' down factors concatenated (A: in x R, R the sum of
+   * their ranks) and hs = s (.) (x A), the scale multiplying the rank-R activations ((batch,
+   * tokens, R) by [1] or (batch, tokens, 1)). Weights stay constant initializers: ONNX Runtime
+   * pre-packs those for MatMul, and weights computed per run (scaled by an input) would be
+   * re-packed on every run.
    */
-  applyGroup(members: Member[], use: LiveUse, tag: string): void {
+  private groupDown(members: Member[], use: LiveUse, tag: string) {
     const first = members[0]!.site;
     const dtype = first.computeType;
     const layer = first.nodes[0]!;
@@ -248,38 +248,55 @@ class Surgery {
     const scope = `/atelier_adapters/${tag}/${first.module.replace(/\./g, '/')}${members.length > 1 ? `+${members.length - 1}` : ''}`;
     const name = (what: string) => this.index.fresh(`${scope}/${what}`);
     const inFlat = members[0]!.delta.inFlat;
-    const ranks = members.map((m) => (m.delta.kind === 'lowrank' ? m.delta.rank : 0));
-    const outs = members.map((m) => m.delta.out);
-    const R = ranks.reduce((a, b) => a + b, 0);
-    const O = outs.reduce((a, b) => a + b, 0);
+    const deltas = members.map((m) => m.delta as Extract<Delta, { kind: 'lowrank' }>);
+    const R = deltas.reduce((a, d) => a + d.rank, 0);
     const A = new Float32Array(inFlat * R);
+    let r0 = 0;
+    for (const d of deltas) {
+      for (let k = 0; k < d.rank; k++) for (let j = 0; j < inFlat; j++) A[j * R + r0 + k] = d.down[k * inFlat + j]!;
+      r0 += d.rank;
+    }
+    const s = this.scale(use.input, use.perToken, dtype);
+    const a = this.initializer(`${scope}/down`, [inFlat, R], A, dtype);
+    const h = name('h');
+    const hs = name('hs');
+    const nodes: NodeProto[] = [node('MatMul', [x, a], [h], name('MatMul_down')), node('Mul', [h, s], [hs], name('Mul'))];
+    return { layer, x, dtype, scope, name, inFlat, deltas, R, hs, nodes };
+  }
+
+  /** Puts `nodes` right before `layer` (the first member: every member's output join comes after it). */
+  private insertBefore(layer: NodeProto, nodes: NodeProto[]): void {
+    this.index.graph.node.splice(this.index.graph.node.indexOf(layer), 0, ...nodes);
+    for (const n of nodes) for (const o of n.output) this.index.producers.set(o, n);
+  }
+
+  /**
+   * Low-rank branches of one adapter on linear layers that read the same input: one down MatMul
+   * (A concatenated), the scale, one up MatMul (B block-diagonal), and a Split when there are
+   * several layers.
+   */
+  applyGroup(members: Member[], use: LiveUse, tag: string): void {
+    const { layer, dtype, scope, name, deltas, R, hs, nodes } = this.groupDown(members, use, tag);
+    const outs = deltas.map((d) => d.out);
+    const O = outs.reduce((a, b) => a + b, 0);
     const B = new Float32Array(R * O);
     let r0 = 0;
     let o0 = 0;
-    for (const [i, m] of members.entries()) {
-      const d = m.delta as Extract<Delta, { kind: 'lowrank' }>;
-      for (let k = 0; k < d.rank; k++) for (let j = 0; j < inFlat; j++) A[j * R + r0 + k] = d.down[k * inFlat + j]!;
+    for (const d of deltas) {
       for (let o = 0; o < d.out; o++) for (let k = 0; k < d.rank; k++) B[(r0 + k) * O + o0 + o] = d.scale * d.up[o * d.rank + k]!;
-      r0 += ranks[i]!;
-      o0 += outs[i]!;
+      r0 += d.rank;
+      o0 += d.out;
     }
     const b = this.initializer(`${scope}/up`, [R, O], B, dtype);
-    const h = name('h');
-    const d = members.length > 1 ? name('delta') : name(`delta_${first.module.split('.').pop()}`);
-    // the scale multiplies the rank-R activations: (batch, tokens, R) by [1] or (batch, tokens, 1).
-    // Down and up weights stay constant initializers: ONNX Runtime pre-packs those for MatMul, and
-    // weights computed per run (scaled by an input) would be re-packed on every run.
-    const s = this.scale(use.input, use.perToken, dtype);
-    const a = this.initializer(`${scope}/down`, [inFlat, R], A, dtype);
-    const hs = name('hs');
-    const nodes: NodeProto[] = [node('MatMul', [x, a], [h], name('MatMul_down')), node('Mul', [h, s], [hs], name('Mul')), node('MatMul', [hs, b], [d], name('MatMul_up'))];
+    const d = members.length > 1 ? name('delta') : name(`delta_${members[0]!.site.module.split('.').pop()}`);
+    nodes.push(node('MatMul', [hs, b], [d], name('MatMul_up')));
     const outputs = members.length > 1 ? members.map((m) => name(`delta_${m.site.module.split('.').pop()}`)) : [d];
     // Where every member ends in torch's bias Add (a group of two or more), the biases move into
     // the delta: d + Concat(biases) is split per member and takes the bias's place in its Add.
     // One Add per group instead of a three-input Sum per member (ONNX Runtime's Sum with a
     // broadcast operand costs about two Adds); the Concat of initializers is folded at load. With
     // s = 0 the delta is exactly 0 and 0 + bias = bias, so the base output is unchanged bit for bit.
-    const biasAdds = members.map((m, i) => this.biasAdd(m.site.nodes[0]!, outs[i]!));
+    const biasAdds = members.map((m, i) => this.absorbableBias(m.site.nodes[0]!, outs[i]!));
     const absorb = members.length > 1 && biasAdds.every((b) => b !== null);
     let joined = d;
     if (absorb) {
@@ -291,10 +308,7 @@ class Surgery {
       joined = withBias;
     }
     if (members.length > 1) nodes.push(this.split(joined, outputs, outs, -1, name('Split')));
-    // before the first member layer: every member's output Sum comes after it
-    const at = this.index.graph.node.indexOf(layer);
-    this.index.graph.node.splice(at, 0, ...nodes);
-    for (const n of nodes) for (const o of n.output) this.index.producers.set(o, n);
+    this.insertBefore(layer, nodes);
     if (absorb) {
       members.forEach((m, i) => {
         const { add } = biasAdds[i]!;
@@ -316,42 +330,21 @@ class Surgery {
    * dimension changes the kernel's blocking).
    */
   foldGroup(members: Member[], use: LiveUse, tag: string): void {
-    const first = members[0]!.site;
-    const dtype = first.computeType;
-    const layer = first.nodes[0]!;
-    const x = layer.input[0]!;
-    const scope = `/atelier_adapters/${tag}/${first.module.replace(/\./g, '/')}${members.length > 1 ? `+${members.length - 1}` : ''}`;
-    const name = (what: string) => this.index.fresh(`${scope}/${what}`);
-    const inFlat = members[0]!.delta.inFlat;
-    const deltas = members.map((m) => m.delta as Extract<Delta, { kind: 'lowrank' }>);
-    const R = deltas.reduce((a, d) => a + d.rank, 0);
-    const A = new Float32Array(inFlat * R);
-    let r0 = 0;
-    for (const d of deltas) {
-      for (let k = 0; k < d.rank; k++) for (let j = 0; j < inFlat; j++) A[j * R + r0 + k] = d.down[k * inFlat + j]!;
-      r0 += d.rank;
-    }
-    const s = this.scale(use.input, use.perToken, dtype);
-    const a = this.initializer(`${scope}/down`, [inFlat, R], A, dtype);
-    const h = name('h');
-    const hs = name('hs');
+    const { layer, x, dtype, scope, name, inFlat, deltas, R, hs, nodes } = this.groupDown(members, use, tag);
     const xc = name('x_hs');
-    const nodes = [node('MatMul', [x, a], [h], name('MatMul_down')), node('Mul', [h, s], [hs], name('Mul')), node('Concat', [x, hs], [xc], name('Concat'), [intAttribute('axis', -1)])];
-    const at = this.index.graph.node.indexOf(layer);
-    this.index.graph.node.splice(at, 0, ...nodes);
-    for (const n of nodes) for (const o of n.output) this.index.producers.set(o, n);
-    r0 = 0;
+    nodes.push(node('Concat', [x, hs], [xc], name('Concat'), [intAttribute('axis', -1)]));
+    this.insertBefore(layer, nodes);
+    let r0 = 0;
     for (const [i, m] of members.entries()) {
       const d = deltas[i]!;
       const w = readTensorFloat32(m.site.tensor, this.sourceDir, m.site.module); // (in, out)
-      const out = d.out;
-      const folded = new Float32Array((inFlat + R) * out);
+      const folded = new Float32Array((inFlat + R) * d.out);
       folded.set(w);
-      for (let k = 0; k < d.rank; k++) for (let o = 0; o < out; o++) folded[(inFlat + r0 + k) * out + o] = d.scale * d.up[o * d.rank + k]!;
+      for (let k = 0; k < d.rank; k++) for (let o = 0; o < d.out; o++) folded[(inFlat + r0 + k) * d.out + o] = d.scale * d.up[o * d.rank + k]!;
       r0 += d.rank;
       const layerNode = m.site.nodes[0]!;
       layerNode.input[0] = xc;
-      layerNode.input[1] = this.initializer(`${scope}/${m.site.module.split('.').pop()}/folded_weight`, [inFlat + R, out], folded, dtype);
+      layerNode.input[1] = this.initializer(`${scope}/${m.site.module.split('.').pop()}/folded_weight`, [inFlat + R, d.out], folded, dtype);
     }
   }
 

@@ -119,6 +119,25 @@ def set_rng_state(s: dict) -> None:
     random.setstate(s["python"])
 
 
+def run_node_json(script: str, request: dict, timeout: int, log, what: str) -> dict | None:
+    """Runs node/<script> REQ.json RES.json (the exported graphs in onnxruntime-node) and returns
+    RES.json; None, logged as skipped, when node is missing or the script fails."""
+    import subprocess
+    with tempfile.TemporaryDirectory() as d:
+        req, res = Path(d) / "req.json", Path(d) / "res.json"
+        req.write_text(json.dumps(request))
+        try:
+            r = subprocess.run(["node", str(ZOO_DIR / "node" / script), str(req), str(res)],
+                               capture_output=True, text=True, timeout=timeout)
+        except FileNotFoundError:
+            log(f"{what} skipped: node not found")
+            return None
+        if r.returncode != 0:
+            log(f"{what} skipped: {r.stderr.strip()[-2000:]}")
+            return None
+        return json.loads(res.read_text())
+
+
 def write_json(path: Path, obj, indent=1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

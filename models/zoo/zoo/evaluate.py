@@ -10,16 +10,13 @@ onnxruntime-node (node/ortcheck.mjs) on a few items to check parity and to time 
 from __future__ import annotations
 
 import json
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import world as W
-from .common import ZOO_DIR, Logger, base_parser, load_ckpt, paths_from_args, read_json, set_threads, write_json
+from .common import Logger, base_parser, load_ckpt, paths_from_args, read_json, run_node_json, set_threads, write_json
 from .png import read_png
 
 
@@ -160,18 +157,9 @@ def ort_check(P, model, log, n=4, repeats=5):
     sig = [float(np.float32(s)) for s in sigma_schedule(steps, 16)]
     req = {"model_dir": str(P.kontext), "steps": steps, "guidance": g, "sigmas": sig, "repeats": repeats,
            "shift": sampler.shift, "scale": sampler.scale, "items": items}
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "req.json").write_text(json.dumps(req))
-        try:
-            r = subprocess.run(["node", str(ZOO_DIR / "node" / "ortcheck.mjs"), f"{d}/req.json", f"{d}/res.json"],
-                               capture_output=True, text=True, timeout=900)
-        except FileNotFoundError:
-            log("ort check skipped: node not found")
-            return None
-        if r.returncode != 0:
-            log("ort check failed:", r.stderr[-2000:])
-            return None
-        res = json.loads((Path(d) / "res.json").read_text())
+    res = run_node_json("ortcheck.mjs", req, 900, log, "onnxruntime-node check")
+    if res is None:
+        return None
     diffs = [int(np.abs(np.array(o["image"], np.int32).reshape(64, 64, 3) - p.astype(np.int32)).max())
              for o, p in zip(res["items"], py)]
     out = {"max_abs_uint8_diff": max(diffs), "mean_max_diff": float(np.mean(diffs)), "items": len(diffs),

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 
 from . import wm_noise as N
-from .common import (OPSET, Logger, check_onnx, load_ckpt, paths_from_args, save_ckpt, seed_all,
-                     set_threads, write_json)
+from .common import (OPSET, Logger, check_onnx, load_ckpt, paths_from_args, run_node_json, save_ckpt,
+                     seed_all, set_threads, write_json)
 from .wm_model import (ALPHA, BITS, RANK, TARGETS, Extractor, KeyToLora, KeyToLoraExport,
                        decoder_prefix, decoder_tail, install_lora, peft_name, set_lora)
 
@@ -372,25 +372,13 @@ def check_bake(P, factors: dict) -> float:
 @torch.no_grad()
 def ort_parity(out: Path, gen_net, ext, log) -> dict | None:
     """The exported graphs in onnxruntime-node (node/wmcheck.mjs) against PyTorch on fixed inputs."""
-    import subprocess
-    import tempfile
-    from .common import ZOO_DIR
     g = torch.Generator().manual_seed(11)
     image = torch.rand(4, 3, 64, 64, generator=g) * 2 - 1
     key = torch.randint(0, 2, (1, BITS), generator=g).float()
-    with tempfile.TemporaryDirectory() as d:
-        with open(f"{d}/req.json", "w") as f:
-            json.dump({"dir": str(out), "n": 4, "image": image.flatten().tolist(), "key_bits": key[0].tolist()}, f)
-        try:
-            r = subprocess.run(["node", str(ZOO_DIR / "node" / "wmcheck.mjs"), f"{d}/req.json", f"{d}/res.json"],
-                               capture_output=True, text=True, timeout=300)
-        except FileNotFoundError:
-            log("onnxruntime-node check skipped: node not found")
-            return None
-        if r.returncode != 0:
-            log(f"onnxruntime-node check skipped: {r.stderr.strip()[-300:]}")
-            return None
-        res = json.load(open(f"{d}/res.json"))
+    res = run_node_json("wmcheck.mjs", {"dir": str(out), "n": 4, "image": image.flatten().tolist(),
+                                        "key_bits": key[0].tolist()}, 300, log, "onnxruntime-node check")
+    if res is None:
+        return None
     diff = {"extractor": (torch.tensor(res["bit_logits"]).view(4, BITS) - ext(image)).abs().max().item()}
     ref = KeyToLoraExport(gen_net)(key)
     diff["key_to_lora"] = max((torch.tensor(res["lora"][n]).view_as(t) - t).abs().max().item()
