@@ -1,6 +1,6 @@
 """Export the trained tiny Kontext model (Optimum FLUX layout) and write configs + manifest.
 
-    /usr/bin/python3 -m zoo.export [--smoke]
+    /usr/bin/python3 -m zoo.export [--smoke] [--source branch]
 
 Reads the finished checkpoints in models/zoo/.cache/ckpt and writes models/tiny/kontext/.
 Every ONNX file is exported with torch.onnx.export (opset 17, do_constant_folding) so node
@@ -87,17 +87,20 @@ def export_vae(P, log):
 
 def main(argv=None):
     ap = base_parser(__doc__)
+    ap.add_argument("--source", choices=["auto", "branch"], default="auto",
+                    help="auto: kontext_final.pt, else the main run's latest checkpoint; branch: the finished "
+                         "decay branch (zoo.kontext --branch-decay N)")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
     log = Logger(P.logs / "export.log")
-    export_all(P, log)
+    export_all(P, log, args.source)
 
 
-def export_all(P, log):
+def export_all(P, log, source: str = "auto"):
     export_vae(P, log)
     from .kontext import export_kontext
-    export_kontext(P, log)
+    export_kontext(P, log, source)
 
 
 if __name__ == "__main__":

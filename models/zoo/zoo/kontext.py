@@ -2,6 +2,7 @@
 jointly, with flow matching on text-to-image and Kontext instruction edits.
 
     /usr/bin/python3 -m zoo.kontext [--smoke] [--steps N]      (resumes from its checkpoint)
+    /usr/bin/python3 -m zoo.kontext --branch-decay N           (an annealed branch for an interim export)
 
 Recipe (see models/tiny/REPORT.md): each step takes BE edit samples (noisy target tokens +
 clean source-context tokens with ids [1, row, col]) and BT text-to-image samples (source or
@@ -57,6 +58,12 @@ def lr_at(step, steps):
     return 0.1 * LR + 0.9 * LR * 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, steps - start)))
 
 
+def branch_lr(step, start, end):
+    """A decay branch's LR (warmup-stable-decay): from the constant LR at the branch's start to 0 by
+    its end, on a cosine."""
+    return LR * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / max(1, end - start))))
+
+
 def sample_t(rng: np.random.Generator, n: int, mu: float) -> np.ndarray:
     u = 1.0 / (1.0 + np.exp(-rng.standard_normal(n)))
     uni = rng.random(n)
@@ -72,14 +79,22 @@ def make_sampler(model: Kontext, P):
     return Sampler(model.clip, model.t5, model.transformer, vae, stats, clip_tokenizer(), t5_tokenizer())
 
 
-def snapshot_for_export(P) -> Path:
-    """Freeze the weights being exported: kontext_final.pt, or (an interim export while training
-    goes on) a copy of the current kontext.pt, as kontext_export.pt. Everything downstream of the
-    export (evaluate, lora, slideredit, watermark) loads this file, so it always describes exactly
-    what models/tiny/kontext holds, even while the training keeps overwriting kontext.pt."""
-    src = P.ckpt / "kontext_final.pt"
-    if not src.exists():
-        src = P.ckpt / "kontext.pt"
+def snapshot_for_export(P, source: str = "auto") -> Path:
+    """Freeze the weights being exported as kontext_export.pt: with source "auto",
+    kontext_final.pt, or (an interim export while training goes on) a copy of the current
+    kontext.pt; with "branch", the finished decay branch (kontext_branch.pt, see branch_decay).
+    Everything downstream of the export (evaluate, lora, slideredit, watermark) loads this file, so
+    it always describes exactly what models/tiny/kontext holds, even while the training keeps
+    overwriting kontext.pt."""
+    if source == "branch":
+        src = P.ckpt / "kontext_branch.pt"
+        ck = load_ckpt(src)
+        if ck is None or ck["step"] < ck["branch"]["end"]:
+            raise SystemExit("no finished decay branch: run python3 -m zoo.kontext --branch-decay N first")
+    else:
+        src = P.ckpt / "kontext_final.pt"
+        if not src.exists():
+            src = P.ckpt / "kontext.pt"
     if not src.exists():
         raise SystemExit("no kontext checkpoint: run python3 -m zoo.kontext first")
     dst = P.ckpt / "kontext_export.pt"
@@ -102,7 +117,12 @@ def load_model(P, ema=True) -> Kontext:
     return m
 
 
-def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None):
+def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, branch: int = 0):
+    """The main run (kontext.pt), resumable; with branch=N > 0 instead a decay branch
+    (kontext_branch.pt): N steps from the main run's latest checkpoint with the LR annealed to 0
+    (branch_lr) and an EMA whose horizon fits the branch, while the main run goes on at its constant
+    LR. That is the warmup-stable-decay recipe: an export gets most of a full decay's gain without
+    ending the main run."""
     from .data import load_all
     seed_all(SEED)
     D = load_all(P, n_chunks)
@@ -120,16 +140,25 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None):
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=LR, betas=(0.9, 0.99))
     ema = EMA(model, 0.999)
-    ck_path = P.ckpt / "kontext.pt"
-    step, spent = 0, 0.0
-    ck = load_ckpt(ck_path)
+    ck_path = P.ckpt / ("kontext_branch.pt" if branch else "kontext.pt")
+    step, spent, span = 0, 0.0, None
+    ck, ck_from = load_ckpt(ck_path), ck_path
+    if branch and (ck is None or ck["step"] >= ck["branch"]["end"]):
+        ck, ck_from = load_ckpt(P.ckpt / "kontext.pt"), P.ckpt / "kontext.pt"
+        if ck is None:
+            raise SystemExit("a decay branch starts from the main run: run python3 -m zoo.kontext first")
+        ck["branch"] = {"start": ck["step"], "end": ck["step"] + branch}
+        log(f"decay branch from the main run's step {ck['step']} to {ck['step'] + branch}")
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         ema.load_state_dict(ck["ema"])
         step, spent = ck["step"], ck.get("train_seconds", 0.0)
+        span = ck.get("branch")
         set_rng_state(ck["rng"])
-        log(f"resumed from {ck_path} at step {step}")
+        log(f"resumed from {ck_from} at step {step}")
+    # the EMA of the main run averages ~1,000 steps; a branch's averages a fifth of the branch
+    ema_decay = 1.0 - 5.0 / (span["end"] - span["start"]) if span else 0.999
     clip_tok, t5_tok = clip_tokenizer(), t5_tokenizer()
     empty_c = torch.tensor([clip_tok.encode("")], dtype=torch.int64)
     empty_t = torch.tensor([t5_tok.encode("")], dtype=torch.int64)
@@ -139,13 +168,16 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None):
     txt_ids = torch.zeros(32, 3)
     last_ck, t0, acc = time.time(), time.time(), []
     t_start = time.time()
-    total = steps + distill_steps
+    total = span["end"] if span else steps + distill_steps
     teacher = None
     model.train()
     while step < total:
-        if step >= steps and teacher is None:
+        if step >= steps and teacher is None and not span:
             teacher = make_teacher(P, model, ema, log)
-        lr = lr_at(step, steps) if step < steps else lr_distill(step - steps, distill_steps)
+        if span:
+            lr = branch_lr(step, span["start"], span["end"])
+        else:
+            lr = lr_at(step, steps) if step < steps else lr_distill(step - steps, distill_steps)
         for g in opt.param_groups:
             g["lr"] = lr
         rng = np.random.default_rng([SEED, step])
@@ -192,7 +224,7 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None):
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        ema.update(model, min(0.999, (1 + step) / (10 + step)))
+        ema.update(model, min(ema_decay, (1 + step) / (10 + step)))
         step += 1
         acc.append((le.item(), lt.item(), gn.item()))
         if step % 25 == 0 or step == total:
@@ -203,9 +235,10 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None):
             t0 = time.time()
         if time.time() - last_ck > 300 or step == steps or step == total:
             save_ckpt(ck_path, {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
-                                "step": step, "rng": rng_state(), "train_seconds": spent + time.time() - t_start})
+                                "step": step, "rng": rng_state(), "train_seconds": spent + time.time() - t_start,
+                                **({"branch": span} if span else {})})
             last_ck = time.time()
-        if eval_every and step % eval_every == 0:
+        if eval_every and (step % eval_every == 0 or (span and step == total)):
             quick_eval(P, ema, log, step)
             model.train()
     model.train_seconds = spent + time.time() - t_start
@@ -260,11 +293,11 @@ def quick_eval(P, ema, log, step, n=64):
         f"edit_preserved {r['edit_preserved']:.3f} (n={n})")
 
 
-def export_kontext(P, log):
+def export_kontext(P, log, source: str = "auto"):
     """Export text encoders + transformer, write configs, tokenizers, scheduler, model_index, manifest."""
     from .export import _export, load_vae, DIFFUSERS_VERSION
     from .tokenizers import CLIP_MAX_LENGTH, T5_MAX_LENGTH
-    snapshot_for_export(P)
+    snapshot_for_export(P, source)
     m = load_model(P)
     out = P.kontext
     clip_tok, t5_tok = clip_tokenizer(), t5_tokenizer()
@@ -351,6 +384,10 @@ def main(argv=None):
     ap.add_argument("--distill-steps", type=int, default=0)
     ap.add_argument("--chunks", type=int, default=None,
                     help="train on the first N data chunks (default: all of zoo.data's chunks)")
+    ap.add_argument("--branch-decay", type=int, default=0, metavar="N",
+                    help="instead of the main run, a decay branch: N steps from kontext.pt's latest step with "
+                         "the LR annealed to 0, into kontext_branch.pt (export it with zoo.export --source branch); "
+                         "the main run can keep training meanwhile")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
@@ -359,6 +396,9 @@ def main(argv=None):
         steps, be, bt, ev, ds = 3, 4, 4, 0, 2
     else:
         steps, be, bt, ev, ds = args.steps, BE, BT, args.eval_every, args.distill_steps
+    if args.branch_decay:
+        train(P, steps, be, bt, log, ev, 0, args.chunks if not args.smoke else None, branch=args.branch_decay)
+        return
     fin = load_ckpt(P.ckpt / "kontext_final.pt")
     if fin is not None and fin.get("steps") == steps and fin.get("distill_steps", 0) == ds:
         log(f"kontext_final.pt is complete ({steps} + {ds} steps)")
@@ -367,8 +407,9 @@ def main(argv=None):
         save_ckpt(P.ckpt / "kontext_final.pt", {"ema": ema.state_dict(), "model": model.state_dict(), "steps": steps,
                                                  "distill_steps": ds,
                                                  "train_seconds": getattr(model, "train_seconds", None)})
-    if args.smoke:
-        export_kontext(P, log)
+    if args.smoke:      # the decay branch and its export too
+        train(P, steps, be, bt, log, 0, 0, None, branch=2)
+        export_kontext(P, log, "branch")
 
 
 if __name__ == "__main__":
