@@ -1,7 +1,7 @@
 """LoRA watermark for the tiny VAE decoder (EW-LoRA, DESIGN.md section 1; files: docs/zoo-contract.md).
 
     /usr/bin/python3 -m zoo.watermark train [--steps N]                  # phase 1 (resumable)
-    /usr/bin/python3 -m zoo.watermark key --bits HEX12 [--name NAME] --out DIR [--steps N]
+    /usr/bin/python3 -m zoo.watermark key --bits HEX12 [--name NAME] --out DIR [--write-steps N] [--read-steps N]
     /usr/bin/python3 -m zoo.watermark export                             # models/tiny/watermark/
     /usr/bin/python3 -m zoo.watermark [--smoke]                          # train + export
 
@@ -15,9 +15,11 @@ grows while the batch PSNR is under a target and shrinks above it; the target is
 while the extractor learns to read bits at all, then rises to PSNR_TRAIN (32 dB) over RAMP steps. Unwatermarked images are pushed to logits near 0 (small weight), so that on
 them the bits carry no key.
 
-Phase 2 (`key`) fine-tunes the LoRA of one key (from the generator's output for it) against the
-frozen extractor with EW-LoRA's dynamic loss weighting, and writes <name>.peft.safetensors (peft,
-`vae.` keys) and <name>.key.json.
+Phase 2 (`key`) trains one key's own LoRA, rank 4 on every decoder conv (27 layers; why all of
+them: wm_model.decoder_convs), against the frozen extractor: first a regression of the watermark
+onto the key's pattern (the smallest block pattern the extractor's template read-out maps to the
+key), then EW-LoRA's dynamic loss weighting on the bits read back after the attacks. It writes
+<name>.peft.safetensors (peft, `vae.` keys) and <name>.key.json.
 
 Data: VAE posterior means of random shapes-world scenes (zoo.vae.random_batch); the frozen decoder
 part before the first target runs once per scene and is cached (.cache/data/watermark_pool_*.pt).
@@ -41,8 +43,8 @@ import torch.nn.functional as F
 from . import wm_noise as N
 from .common import (OPSET, Logger, check_onnx, load_ckpt, paths_from_args, run_node_json, save_ckpt,
                      seed_all, set_threads, write_json)
-from .wm_model import (ALPHA, BITS, RANK, TARGETS, Extractor, KeyToLora, KeyToLoraExport,
-                       decoder_prefix, decoder_tail, install_lora, peft_name, set_lora)
+from .wm_model import (ALPHA, BITS, RANK, TARGETS, Extractor, KeyToLora, KeyToLoraExport, decoder_convs,
+                       decoder_prefix, decoder_tail, get_module, install_lora, peft_name, set_lora)
 
 SEED = 7007
 TRAIN_POOL, HELDOUT_POOL = 1024, 256
@@ -56,6 +58,9 @@ RAMP = 500
 EXT_FROZEN = 0             # steps with the extractor held at its initial templates
 TRAIN_ATTACKS = ["jpeg", "resize", "crop", "blur", "noise"]
 DEMO_BITS = "a5c3961e0f7b"
+KEY_WRITE_STEPS = 1200     # per-key stage 1: regression onto the key's pattern (~0.9 s/step, batch 8)
+KEY_READ_STEPS = 200       # per-key stage 2: EW-LoRA through the extractor and the attacks
+KEY_PATTERN_DB = 31.0      # the pattern's own PSNR (its fit error costs some of the margin to 30 dB)
 CKPT_EVERY_S = 150
 
 
@@ -83,6 +88,11 @@ def load_frozen_vae(P):
     return vae
 
 
+def latent_channels(vae) -> int:
+    conv_in = vae.decoder.conv_in
+    return getattr(conv_in, "base", conv_in).in_channels    # the conv itself, or under its LoRA wrapper
+
+
 @torch.no_grad()
 def pool(P, vae, n: int, seed: int, log) -> dict:
     """n scenes -> posterior means, cached prefix features (float16) and the clean decoder output
@@ -90,7 +100,7 @@ def pool(P, vae, n: int, seed: int, log) -> dict:
     path = P.data / f"watermark_pool_{seed}_{n}.pt"
     if path.exists():
         d = torch.load(path)
-        expect = decoder_prefix(vae, torch.zeros(1, vae.decoder.conv_in.in_channels, 8, 8)).shape[1:]
+        expect = decoder_prefix(vae, torch.zeros(1, latent_channels(vae), 8, 8)).shape[1:]
         if d["feat"].shape[1:] == expect:
             return d
         log(f"{path.name} was cut at another layer: rebuilding it")
@@ -236,29 +246,78 @@ def load_trained(P):
 
 
 # ---------------------------------------------------------------- phase 2
-def finetune_key(P, log, bits: torch.Tensor, steps: int, smoke: bool) -> tuple[dict, dict]:
-    """EW-LoRA's per-key training with dynamic loss weighting. -> ({path: (A, B)}, history)"""
+def decode_full(vae, layers: dict, mean: torch.Tensor, factors: dict | None) -> torch.Tensor:
+    """The whole decoder from posterior means, with a LoRA on any of its convs (None: clean)."""
+    set_lora(layers, factors)
+    try:
+        return vae.decoder(mean)
+    finally:
+        set_lora(layers, None)
+
+
+def key_pattern(ext: Extractor, bits: torch.Tensor, psnr_db: float) -> torch.Tensor:
+    """The smallest image-space pattern (1, 3, 64, 64), constant on 8x8 blocks, whose template
+    read-out (the extractor's linear branch: block means, colour mean removed) gives the key's
+    signs, scaled to psnr_db against a clean image."""
+    t = ext.templates.weight.detach().double()                          # (48, 3*8*8)
+    centre = torch.eye(64, dtype=torch.float64) - 1.0 / 64             # the read-out removes each colour's mean
+    tc = t @ torch.block_diag(centre, centre, centre)
+    blocks = torch.linalg.pinv(tc) @ (bits.double() * 2 - 1)
+    pat = F.interpolate(blocks.view(1, 3, 8, 8).float(), scale_factor=8, mode="nearest")
+    return pat * (math.sqrt(4.0 * 10 ** (-psnr_db / 10)) / pat.pow(2).mean().sqrt())
+
+
+def finetune_key(P, log, bits: torch.Tensor, steps: tuple[int, int], smoke: bool) -> tuple[dict, dict]:
+    """One key's LoRA over every decoder conv (decoder_convs), in two stages:
+    1. write: regression of (watermarked - clean) onto the key's pattern (key_pattern), which gives
+       the deltas, spread over the whole decoder, one scene-independent target to compose;
+    2. read: EW-LoRA's dynamic loss weighting, BCE on the bits the frozen extractor reads from the
+       watermarked image and two attacked copies, against the image loss.
+    -> ({path: (A, B)}, history)"""
+    write_steps, read_steps = steps
     seed_all(SEED + 2)
     vae = load_frozen_vae(P)
-    layers = install_lora(vae)
-    gen_net, ext, _ = load_trained(P)
+    targets = decoder_convs(vae)
+    layers = install_lora(vae, targets)
+    _, ext, _ = load_trained(P)
     data = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)
-    init = gen_net(bits[None])
-    params = {p: (a[0].clone().requires_grad_(True), b[0].clone().requires_grad_(True)) for p, (a, b) in init.items()}
-    opt = torch.optim.Adam([t for ab in params.values() for t in ab], lr=2e-3)
-    w_bit, w_img = 1.0, 20.0
-    acc_t, psnr_t, succ = 0.60, PSNR_GOAL + 0.5, 0
-    batch = 4 if smoke else BATCH
-    n_pool = data["feat"].shape[0]
-    best, best_score, ema = None, -1.0, {}
-    t0 = time.time()
-    for step in range(steps):
+    mean = data["mean"].float()
+    with torch.no_grad():
+        clean_all = torch.cat([decode_full(vae, layers, mean[i:i + 64], None) for i in range(0, len(mean), 64)])
+    g0 = torch.Generator().manual_seed(SEED + 3)
+    params = {}
+    for t in targets:
+        o, i, kh, kw = get_module(vae, t).base.weight.shape
+        params[t] = (torch.randn(RANK, i, kh, kw, generator=g0) / math.sqrt(i * kh * kw), torch.zeros(o, RANK))
+        for x in params[t]:
+            x.requires_grad_(True)
+    pat = key_pattern(ext, bits, KEY_PATTERN_DB)
+    n_pool, t0, hist = len(mean), time.time(), {}
+    opt = torch.optim.Adam([t for ab in params.values() for t in ab], lr=3e-3)
+    run = None
+    for step in range(write_steps):
         g = torch.Generator().manual_seed(SEED * 7 + step)
-        idx = torch.randint(0, n_pool, (batch,), generator=g)
-        feat, clean = data["feat"][idx].float(), data["clean"][idx].float()
-        set_lora(layers, params)
-        wm = decoder_tail(vae, feat)
-        set_lora(layers, None)
+        idx = torch.randint(0, n_pool, (4 if smoke else 8,), generator=g)
+        wm = decode_full(vae, layers, mean[idx], params)
+        loss = F.mse_loss(wm - clean_all[idx], pat.expand(len(idx), -1, -1, -1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run = loss.item() if run is None else 0.95 * run + 0.05 * loss.item()
+        if step % 100 == 0 or step == write_steps - 1:
+            log(f"key {hex_from_bits(bits)} write {step + 1}/{write_steps} pattern residual {run:.2e} "
+                f"(pattern power {pat.pow(2).mean().item():.2e}) ({time.time() - t0:.0f}s)")
+    hist["write"] = {"steps": write_steps, "pattern_residual": run, "pattern_power": pat.pow(2).mean().item()}
+
+    opt = torch.optim.Adam([t for ab in params.values() for t in ab], lr=5e-4)
+    w_bit, w_img = 1.0, 20.0
+    acc_t, psnr_t, succ = 0.80, PSNR_GOAL + 0.5, 0
+    best, best_score, ema = None, -1.0, {}
+    for step in range(read_steps):
+        g = torch.Generator().manual_seed(SEED * 11 + step)
+        idx = torch.randint(0, n_pool, (4 if smoke else 8,), generator=g)
+        wm = decode_full(vae, layers, mean[idx], params)
+        clean = clean_all[idx]
         l_img = image_loss(wm, clean)
         pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
         names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
@@ -291,15 +350,17 @@ def finetune_key(P, log, bits: torch.Tensor, steps: int, smoke: bool) -> tuple[d
         for k, v in (("acc", acc), ("psnr", p)):
             ema[k] = v if k not in ema else 0.9 * ema[k] + 0.1 * v
         score = ema["acc"] if ema["psnr"] >= PSNR_GOAL + 0.3 else ema["psnr"] / 100.0
-        if step >= steps // 5 and score > best_score:
+        if step >= read_steps // 5 and score > best_score:
             best_score = score
             best = {q: (a.detach().clone(), b.detach().clone()) for q, (a, b) in params.items()}
-        if step % 25 == 0 or step == steps - 1:
-            log(f"key {hex_from_bits(bits)} step {step + 1}/{steps} acc {ema['acc']:.3f} psnr {ema['psnr']:.1f} "
+        if step % 25 == 0 or step == read_steps - 1:
+            log(f"key {hex_from_bits(bits)} read {step + 1}/{read_steps} acc {ema['acc']:.3f} psnr {ema['psnr']:.1f} "
                 f"targets ({acc_t:.2f}, {psnr_t:.2f}) w_bit {w_bit:.2f} w_img {w_img:.1f} ({time.time() - t0:.0f}s)")
     if best is None:
         best = {q: (a.detach().clone(), b.detach().clone()) for q, (a, b) in params.items()}
-    return best, {"steps": steps, "seconds": round(time.time() - t0), "final_targets": [round(acc_t, 3), round(psnr_t, 2)]}
+    hist["read"] = {"steps": read_steps, "final_targets": [round(acc_t, 3), round(psnr_t, 2)]}
+    hist["seconds"] = round(time.time() - t0)
+    return best, hist
 
 
 def write_key(out: Path, name: str, bits: torch.Tensor, factors: dict, key_id: str | None = None) -> dict:
@@ -323,7 +384,7 @@ def evaluate(P, log, factors_for, n: int, smoke: bool) -> dict:
     """Bit accuracy clean and after the real attacks (Pillow), and PSNR, on n held-out scenes.
     factors_for(i) -> (bits, factors) for held-out image i."""
     vae = load_frozen_vae(P)
-    layers = install_lora(vae)
+    layers = install_lora(vae, decoder_convs(vae))
     _, ext, _ = load_trained(P)
     data = pool(P, vae, n, HELDOUT_SEED, log)
     rng = np.random.default_rng(HELDOUT_SEED)
@@ -332,10 +393,9 @@ def evaluate(P, log, factors_for, n: int, smoke: bool) -> dict:
     mse, neg_k = [], []
     for i in range(n):
         bits, factors = factors_for(i)
-        feat, clean = data["feat"][i:i + 1].float(), data["clean"][i:i + 1].float()
-        set_lora(layers, factors)
-        wm = decoder_tail(vae, feat)
-        set_lora(layers, None)
+        mean = data["mean"][i:i + 1].float()
+        clean = decode_full(vae, layers, mean, None)
+        wm = decode_full(vae, layers, mean, factors)
         w8, c8 = to_uint8(wm)[0], to_uint8(clean)[0]
         mse.append(((w8.astype(np.float64) - c8) ** 2).mean())
         imgs = np.stack([N.real_attack(w8, a, rng) for a in N.REAL_ATTACKS])
@@ -358,11 +418,9 @@ def evaluate(P, log, factors_for, n: int, smoke: bool) -> dict:
 def check_bake(P, factors: dict) -> float:
     """The peft semantics the engine bakes (W + alpha/r * B @ A) give the LoRA path's image."""
     vae = load_frozen_vae(P)
-    layers = install_lora(vae)
-    mean = torch.randn(2, vae.decoder.conv_in.in_channels, 8, 8, generator=torch.Generator().manual_seed(3))
-    set_lora(layers, factors)
-    ref = vae.decoder(mean)
-    set_lora(layers, None)
+    layers = install_lora(vae, list(factors))
+    mean = torch.randn(2, latent_channels(vae), 8, 8, generator=torch.Generator().manual_seed(3))
+    ref = decode_full(vae, layers, mean, factors)
     for path, layer in layers.items():
         a, b = factors[path]
         layer.base.weight += (ALPHA / RANK) * (b.reshape(b.shape[-2], -1) @ a.reshape(a.shape[-4], -1)).view_as(layer.base.weight)
@@ -390,7 +448,7 @@ def ort_parity(out: Path, gen_net, ext, log) -> dict | None:
 
 
 # ---------------------------------------------------------------- export
-def export(P, log, smoke: bool, key_steps: int):
+def export(P, log, smoke: bool, key_steps: tuple[int, int]):
     out = P.tiny / "watermark"
     out.mkdir(parents=True, exist_ok=True)
     gen_net, ext, ck = load_trained(P)
@@ -437,7 +495,8 @@ def export(P, log, smoke: bool, key_steps: int):
         "notes": "Extractor input: RGB float32 in [-1, 1] (uint8 / 127.5 - 1), 64x64; bit i = 1 when bit_logits[i] > 0. "
                  "key_to_lora: key_bits float32 [1, 48] in {0, 1}, bit 0 = most significant bit of the first hex digit; "
                  "outputs are the peft tensors (vae.<module>.lora_A.weight [r, in, kh, kw], lora_B.weight [out, r, 1, 1]), "
-                 "scale alpha / r. demo.peft.safetensors: the per-key fine-tuned LoRA (dynamic loss weighting) of demo.key.json.",
+                 "scale alpha / r. demo.peft.safetensors: the per-key trained LoRA of demo.key.json, over every decoder conv "
+                 "(pattern regression, then EW-LoRA's dynamic loss weighting; zoo.watermark key).",
         "smoke": smoke,
     })
     log(f"wrote {out}")
@@ -449,7 +508,11 @@ def main(argv=None):
     ap.add_argument("command", nargs="?", default="all", choices=["all", "train", "key", "export"])
     ap.add_argument("--smoke", action="store_true", help="a few steps into a temp dir, export, onnx.checker")
     ap.add_argument("--smoke-root", default=None)
-    ap.add_argument("--steps", type=int, default=None, help="phase-1 steps (train) or per-key steps (key, export)")
+    ap.add_argument("--steps", type=int, default=None, help="phase-1 steps (train)")
+    ap.add_argument("--write-steps", type=int, default=None,
+                    help=f"per-key stage 1 steps (key, export; default {KEY_WRITE_STEPS})")
+    ap.add_argument("--read-steps", type=int, default=None,
+                    help=f"per-key stage 2 steps (key, export; default {KEY_READ_STEPS})")
     ap.add_argument("--bits", help="key: 12 hex digits (48 bits, most significant bit first)")
     ap.add_argument("--name", default=None, help="key: file name stem (default key-<bits>)")
     ap.add_argument("--out", default=None, help="key: output folder")
@@ -457,11 +520,12 @@ def main(argv=None):
     set_threads()
     P = paths_from_args(args)
     log = Logger(P.logs / "watermark.log")
-    key_steps = 3 if args.smoke else 300
+    key_steps = (args.write_steps or (3 if args.smoke else KEY_WRITE_STEPS),
+                 args.read_steps or (3 if args.smoke else KEY_READ_STEPS))
     if args.command in ("all", "train"):
         train(P, log, args.steps or (3 if args.smoke else STEPS), args.smoke)
     if args.command in ("all", "export"):
-        export(P, log, args.smoke, args.steps if args.command == "export" and args.steps else key_steps)
+        export(P, log, args.smoke, key_steps)
     if args.command == "key":
         if not args.bits or not args.out:
             raise SystemExit("key needs --bits HEX12 and --out DIR")
@@ -469,7 +533,7 @@ def main(argv=None):
         name = args.name or f"key-{args.bits.lower()}"
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
             raise SystemExit(f"--name must be 1-64 of A-Z a-z 0-9 . _ -, got {name!r}")
-        factors, _ = finetune_key(P, log, bits, args.steps or key_steps, args.smoke)
+        factors, _ = finetune_key(P, log, bits, key_steps, args.smoke)
         key = write_key(Path(args.out), name, bits, factors)
         log(f"wrote {Path(args.out) / key['lora']} and {name}.key.json")
 

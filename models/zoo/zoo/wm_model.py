@@ -57,6 +57,17 @@ class LoraConv(nn.Module):
         return y + self.scale * d
 
 
+def decoder_convs(vae: nn.Module) -> list[str]:
+    """Every conv of the VAE decoder, in order: the per-key LoRA's targets (watermark.finetune_key).
+    A weight delta is linear in its layer's input, and on flat one-colour scenes one layer's input
+    barely varies in space, so no single layer can write a scene-independent pattern (measured:
+    models/zoo/README.md, "Known limit"). Spread over the whole decoder the deltas compose
+    nonlinearly, and the stack at latent resolution can compute absolute position from its zero
+    padding; one key's LoRA over all 27 convs then writes its pattern on held-out scenes (the
+    README's measurements)."""
+    return [n for n, m in vae.named_modules() if n.startswith("decoder.") and isinstance(m, nn.Conv2d)]
+
+
 def install_lora(vae: nn.Module, targets=TARGETS) -> dict:
     """Wrap each target conv of the (frozen) VAE in a LoraConv; -> {path: LoraConv}."""
     out = {}
@@ -75,9 +86,10 @@ def install_lora(vae: nn.Module, targets=TARGETS) -> dict:
 
 
 def set_lora(layers: dict, factors: dict | None) -> None:
-    """factors: {path: (A, B)} or None to switch the watermark off."""
+    """factors: {path: (A, B)} (layers it does not name run without a delta), or None to switch the
+    watermark off."""
     for path, layer in layers.items():
-        layer.A, layer.B = (None, None) if factors is None else factors[path]
+        layer.A, layer.B = (None, None) if factors is None else factors.get(path, (None, None))
 
 
 # ---------------------------------------------------------------- decoder split
