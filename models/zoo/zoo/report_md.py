@@ -15,8 +15,11 @@ def write_report_md(P, r: dict) -> None:
          "| metric | value | bar | n |", "| --- | --- | --- | --- |"]
     tr = r.get("training") or {}
     if tr.get("status") == "interim":
+        br = tr.get("branch")
+        branch = (f", the end of a {br['end'] - br['start']:,}-step LR decay branched from the main run at step "
+                  f"{br['start']:,}" if br else "")
         L[4:4] = [f"**Interim model:** these figures are for an export of the Kontext training at step "
-                  f"{tr.get('steps')} ({(tr.get('train_seconds') or 0) / 3600:.1f} h of CPU training so far), not the "
+                  f"{tr.get('steps')}{branch} ({(tr.get('train_seconds') or 0) / 3600:.1f} h of CPU training so far), not the "
                   "finished run; the bars below are not met yet. Training resumes from its checkpoint with "
                   "`python3 -m zoo.build all` (or `zoo.kontext`), then `zoo.export` and `zoo.evaluate`.", ""]
     for k in ("shape", "color", "size", "position", "background"):
