@@ -58,10 +58,10 @@ def lr_at(step, steps):
     return 0.1 * LR + 0.9 * LR * 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, steps - start)))
 
 
-def branch_lr(step, start, end):
-    """A decay branch's LR (warmup-stable-decay): from the constant LR at the branch's start to 0 by
-    its end, on a cosine."""
-    return LR * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / max(1, end - start))))
+def branch_lr(step, start, end, lr0):
+    """A decay branch's LR (warmup-stable-decay): from lr0, the main run's LR at the branch's start,
+    to 0 by its end, on a cosine."""
+    return lr0 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - start) / max(1, end - start))))
 
 
 def sample_t(rng: np.random.Generator, n: int, mu: float) -> np.ndarray:
@@ -175,7 +175,7 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         if step >= steps and teacher is None and not span:
             teacher = make_teacher(P, model, ema, log)
         if span:
-            lr = branch_lr(step, span["start"], span["end"])
+            lr = branch_lr(step, span["start"], span["end"], lr_at(span["start"], steps))
         else:
             lr = lr_at(step, steps) if step < steps else lr_distill(step - steps, distill_steps)
         for g in opt.param_groups:
