@@ -122,7 +122,6 @@ def pool(P, vae, n: int, seed: int, log) -> dict:
 
 
 def target_shapes(vae) -> dict:
-    from .wm_model import get_module
     shape = lambda m: tuple((m.base if hasattr(m, "base") else m).weight.shape)
     return {p: shape(get_module(vae, p)) for p in TARGETS}
 
