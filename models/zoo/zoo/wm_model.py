@@ -119,7 +119,9 @@ class Extractor(nn.Module):
       orthogonal templates, it gives the LoRA generator a fixed target to write to from the first
       step (a randomly initialized conv net alone gives it no usable gradient for a long time);
     - conv: strided convs down to 4x4 and a linear layer over the 4x4 map (zero-initialized), which
-      learns what the templates miss."""
+      learns what the templates miss. Phase 1b (watermark.readout) retrains it, templates fixed, to
+      cancel what the scene itself projects onto the templates (host interference), which capped
+      the template read-out at 0.85 bit accuracy even for a perfectly written pattern."""
 
     def __init__(self, bits: int = BITS, width: int = 16, gain: float = 2.0):
         super().__init__()
