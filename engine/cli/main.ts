@@ -25,7 +25,7 @@ commands:
   doctor
   judge IMAGE...                   the zoo's attribute judge on shapes-world images
   lora inspect FILE [--model DIR]  an adapter file: format, rank, targets, and how it maps onto a model
-  watermark keys [create NAME | rename ID NAME | delete ID]   the owner's watermark keys
+  watermark keys [create NAME | rename ID NAME | delete ID | import FILE [NAME]]   the owner's watermark keys
   watermark embed --key ID [generate, or edit/img2img flags]  a job with the key baked into the VAE decoder
   watermark verify FILE... [--fpr X]   verdict per file against every key (default rate 1e-6, Bonferroni over keys)
 

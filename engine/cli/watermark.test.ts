@@ -91,7 +91,7 @@ describe('atelier watermark', () => {
       'atelier watermark: --fpr must be a number between 0 and 1 (exclusive), got "0"\n',
       'atelier watermark: --fpr must be a number between 0 and 1 (exclusive), got "often"\n',
       'atelier watermark: usage: atelier watermark keys create NAME\n',
-      'atelier watermark: unknown "watermark keys" action "burn" (list, create NAME, rename ID NAME, delete ID)\n',
+      'atelier watermark: unknown "watermark keys" action "burn" (list, create NAME, rename ID NAME, delete ID, import FILE [NAME])\n',
       'atelier watermark: --key is required (an id from: atelier watermark keys)\n',
     ]);
   });

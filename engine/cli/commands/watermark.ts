@@ -5,6 +5,8 @@
  *   watermark keys                          list the keys (the demo key first)
  *   watermark keys create NAME              a new key with random bits (its LoRA is generated)
  *   watermark keys rename ID NAME | delete ID
+ *   watermark keys import FILE [NAME]       a key trained elsewhere (models/zoo: zoo.watermark key),
+ *                                           FILE its .key.json, its LoRA beside it
  *   watermark embed --key ID [job flags]    generate (or, with --image and --instruction, edit;
  *                                           with --image and --prompt, img2img) with the key baked
  *                                           in; the same as `generate ... --watermark ID`
@@ -58,6 +60,13 @@ async function keysCommand(argv: string[]): Promise<number> {
     out.line(`renamed ${key.id} to "${key.name}"`);
     return 0;
   }
+  if (action === 'import') {
+    if (args.length < 1 || args.length > 2) throw new UsageError('usage: atelier watermark keys import FILE [NAME]');
+    const key = keyInfo(await wm.keys.import(args[0]!, args[1]));
+    out.result({ key });
+    out.line(`imported ${key.id} "${key.name}" (bits ${key.bits})`);
+    return 0;
+  }
   if (action === 'delete') {
     need(1, 'delete ID');
     await wm.keys.delete(args[0]!);
@@ -65,7 +74,7 @@ async function keysCommand(argv: string[]): Promise<number> {
     out.line(`deleted ${args[0]}`);
     return 0;
   }
-  throw new UsageError(`unknown "watermark keys" action "${action}" (list, create NAME, rename ID NAME, delete ID)`);
+  throw new UsageError(`unknown "watermark keys" action "${action}" (list, create NAME, rename ID NAME, delete ID, import FILE [NAME])`);
 }
 
 async function embedCommand(argv: string[]): Promise<number> {

@@ -4,12 +4,16 @@
  * (generated from the bits by key_to_lora.onnx), both written atomically, the LoRA first, so a key
  * is listed only once both exist, and deleted JSON first, so a half-deleted key is never listed.
  * The zoo's demo key is listed too, read-only. Unreadable key files are skipped and reported.
+ * A key trained elsewhere (the zoo's `zoo.watermark key`: its own LoRA over the whole decoder,
+ * which reads back far better than a generated one) is imported: its LoRA checked, then both
+ * files copied in under a new id.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EngineError, messageOf } from '../../errors.js';
-import { writeJsonAtomic } from '../../stores/atomic.js';
+import { loadAdapterFile } from '../../adapters/loaded.js';
+import { writeFileAtomic, writeJsonAtomic } from '../../stores/atomic.js';
 import { KeyFile, readJsonFile, type WatermarkAssets } from './assets.js';
 import { bitsFromHex, randomKeyHex, type Bits } from './bits.js';
 import { generateLora, writeKeyLora } from './lora-generator.js';
@@ -117,6 +121,45 @@ export class KeyStore {
       throw error;
     }
     return { id, name: checked, bits: hex, created: key.created, builtIn: false, loraFile };
+  }
+
+  /**
+   * Imports a key file (`<name>.key.json`, the KeyFile format) and the peft LoRA it names, which
+   * must lie beside it: the bits must have the extractor's length, the LoRA must be a peft file
+   * whose every target is a VAE decoder layer. The copy gets a new id; the name is `name`, else the
+   * file's.
+   */
+  async import(keyFile: string, name?: string): Promise<WatermarkKey> {
+    const source = readJsonFile(keyFile, KeyFile, 'watermark key file');
+    const checked = checkKeyName(name ?? source.name);
+    const assets = this.assets();
+    const want = assets.manifest.bits;
+    if (source.bits.length * 4 !== want) {
+      throw new EngineError('bad_input', `${keyFile}: its key has ${source.bits.length * 4} bits; the watermark extractor reads ${want}`);
+    }
+    if (path.basename(source.lora) !== source.lora) {
+      throw new EngineError('bad_input', `${keyFile}: its "lora" must be a file name beside it, got "${source.lora}"`);
+    }
+    const loraSource = path.join(path.dirname(keyFile), source.lora);
+    const loaded = await loadAdapterFile(loraSource);
+    if (loaded.adapter.format !== 'peft') {
+      throw new EngineError('bad_input', `${loraSource}: a watermark key's LoRA must be a peft file, this one is ${loaded.adapter.format}`);
+    }
+    const outside = loaded.adapter.targets.filter((t) => t.component !== 'vae' || !t.module.startsWith('decoder.'));
+    if (outside.length > 0) {
+      throw new EngineError('bad_input', `${loraSource}: a watermark key's LoRA may only change VAE decoder layers; it targets ${outside[0]!.component} ${outside[0]!.module}`);
+    }
+    const id = `key-${randomBytes(6).toString('hex')}`;
+    const loraFile = this.fileFor(id, '.peft.safetensors');
+    await writeFileAtomic(loraFile, await fs.readFile(loraSource));
+    const key = { id, name: checked, bits: source.bits, created: new Date().toISOString(), lora: path.basename(loraFile) };
+    try {
+      await writeJsonAtomic(this.fileFor(id, '.key.json'), key);
+    } catch (error) {
+      await fs.rm(loraFile, { force: true });
+      throw error;
+    }
+    return { id, name: checked, bits: source.bits, created: key.created, builtIn: false, loraFile };
   }
 
   private async userKey(id: string, action: string): Promise<WatermarkKey> {
