@@ -71,6 +71,12 @@ function psnr(a: RgbImage, b: RgbImage): number {
 
 const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((s, x) => s + x, 0) / xs.length);
 
+/** ", read-out retrained N steps" when the zoo's phase 1b ran (watermark.json trained.readout). */
+function readoutSteps(trained: Record<string, unknown>): string {
+  const readout = trained.readout as { extractor_steps?: unknown } | null | undefined;
+  return typeof readout?.extractor_steps === 'number' ? `, read-out retrained ${readout.extractor_steps} steps` : '';
+}
+
 export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise<Figures> {
   const started = performance.now();
   const progress = options.progress ?? (() => undefined);
@@ -185,7 +191,7 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
     return {
       suite: 'watermark',
       model: model.name,
-      watermark: `${path.basename(wmDir)} (${typeof trained.steps === 'number' ? `${trained.steps} training steps` : 'untrained?'}${(JSON.parse(readFileSync(path.join(wmDir, 'watermark.json'), 'utf8')) as { smoke?: boolean }).smoke ? ', smoke build' : ''})`,
+      watermark: `${path.basename(wmDir)} (${typeof trained.steps === 'number' ? `${trained.steps} training steps` : 'untrained?'}${readoutSteps(trained)}${(JSON.parse(readFileSync(path.join(wmDir, 'watermark.json'), 'utf8')) as { smoke?: boolean }).smoke ? ', smoke build' : ''})`,
       n_images: items.length,
       keys_generated: KEYS,
       ...positives,
