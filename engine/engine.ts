@@ -301,6 +301,13 @@ export class Engine {
     return key;
   }
 
+  /** A key trained elsewhere (the zoo's `zoo.watermark key`), from its key file and LoRA bytes. */
+  async importWatermarkKey(keyFile: { name: string; text: string }, lora: { name: string; bytes: Uint8Array }, name?: string): Promise<WatermarkKeyInfo> {
+    const key = keyInfo(await this.watermark.keys.importBytes(keyFile.text, keyFile.name, lora.bytes, lora.name, name));
+    await this.keysChanged();
+    return key;
+  }
+
   async renameWatermarkKey(id: string, name: string): Promise<WatermarkKeyInfo> {
     const key = keyInfo(await this.watermark.keys.rename(id, name));
     if (this.embedded?.keyId === id) {

@@ -426,6 +426,17 @@ export const methods = {
     params: z.object({ name: text(100) }).strict(),
     result: WatermarkKeyInfo,
   },
+  /** A key trained elsewhere: its key file (JSON text) and its peft LoRA (bytes), checked, stored under a new id. */
+  importWatermarkKey: {
+    params: z
+      .object({
+        keyFile: z.object({ name: text(255), text: z.string().max(64 * 1024) }).strict(),
+        lora: z.object({ name: text(255), bytes }).strict(),
+        name: text(100).optional(),
+      })
+      .strict(),
+    result: WatermarkKeyInfo,
+  },
   renameWatermarkKey: {
     params: z.object({ id: id, name: text(100) }).strict(),
     result: WatermarkKeyInfo,

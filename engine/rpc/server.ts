@@ -57,6 +57,7 @@ export class RpcServer {
       setAdapters: async (p) => ({ adapters: await engine.setAdapters(p.adapters) }),
       watermarkKeys: async () => ({ keys: await engine.watermarkKeys() }),
       createWatermarkKey: (p) => engine.createWatermarkKey(p.name),
+      importWatermarkKey: (p) => engine.importWatermarkKey(p.keyFile, p.lora, p.name),
       renameWatermarkKey: (p) => engine.renameWatermarkKey(p.id, p.name),
       deleteWatermarkKey: async (p) => ({ deleted: await engine.deleteWatermarkKey(p.id) }),
       watermarkState: () => engine.watermarkState(),

@@ -125,41 +125,74 @@ export class KeyStore {
 
   /**
    * Imports a key file (`<name>.key.json`, the KeyFile format) and the peft LoRA it names, which
-   * must lie beside it: the bits must have the extractor's length, the LoRA must be a peft file
-   * whose every target is a VAE decoder layer. The copy gets a new id; the name is `name`, else the
-   * file's.
+   * must lie beside it. The copy gets a new id; the name is `name`, else the file's.
    */
   async import(keyFile: string, name?: string): Promise<WatermarkKey> {
     const source = readJsonFile(keyFile, KeyFile, 'watermark key file');
-    const checked = checkKeyName(name ?? source.name);
-    const assets = this.assets();
-    const want = assets.manifest.bits;
-    if (source.bits.length * 4 !== want) {
-      throw new EngineError('bad_input', `${keyFile}: its key has ${source.bits.length * 4} bits; the watermark extractor reads ${want}`);
-    }
     if (path.basename(source.lora) !== source.lora) {
       throw new EngineError('bad_input', `${keyFile}: its "lora" must be a file name beside it, got "${source.lora}"`);
     }
     const loraSource = path.join(path.dirname(keyFile), source.lora);
-    const loaded = await loadAdapterFile(loraSource);
-    if (loaded.adapter.format !== 'peft') {
-      throw new EngineError('bad_input', `${loraSource}: a watermark key's LoRA must be a peft file, this one is ${loaded.adapter.format}`);
+    let lora: Uint8Array;
+    try {
+      lora = await fs.readFile(loraSource);
+    } catch (error) {
+      throw new EngineError('not_found', `${loraSource}: cannot read the key's LoRA (${messageOf(error)})`);
     }
-    const outside = loaded.adapter.targets.filter((t) => t.component !== 'vae' || !t.module.startsWith('decoder.'));
-    if (outside.length > 0) {
-      throw new EngineError('bad_input', `${loraSource}: a watermark key's LoRA may only change VAE decoder layers; it targets ${outside[0]!.component} ${outside[0]!.module}`);
+    return this.importParsed(source, keyFile, lora, loraSource, name);
+  }
+
+  /**
+   * The same from the files' contents (the app's Import button): `keyText` the key file's JSON,
+   * `lora` its LoRA's bytes; `keyName` and `loraName` name them in errors.
+   */
+  async importBytes(keyText: string, keyName: string, lora: Uint8Array, loraName: string, name?: string): Promise<WatermarkKey> {
+    let json: unknown;
+    try {
+      json = JSON.parse(keyText);
+    } catch (error) {
+      throw new EngineError('bad_input', `${keyName}: not JSON (${messageOf(error)})`);
+    }
+    const parsed = KeyFile.safeParse(json);
+    if (!parsed.success) throw new EngineError('bad_input', `${keyName}: not a watermark key file (${parsed.error.issues.map((i) => `${i.path.join('.') || 'file'}: ${i.message}`).join('; ')})`);
+    return this.importParsed(parsed.data, keyName, lora, loraName, name);
+  }
+
+  /**
+   * The bits must have the extractor's length; the LoRA, written into the store first, must be a
+   * peft file whose every target is a VAE decoder layer (else it is removed again); then the key
+   * file. Nothing is listed unless both are in place.
+   */
+  private async importParsed(source: KeyFile, keyName: string, lora: Uint8Array, loraName: string, name?: string): Promise<WatermarkKey> {
+    const checked = checkKeyName(name ?? source.name);
+    const want = this.assets().manifest.bits;
+    if (source.bits.length * 4 !== want) {
+      throw new EngineError('bad_input', `${keyName}: its key has ${source.bits.length * 4} bits; the watermark extractor reads ${want}`);
     }
     const id = `key-${randomBytes(6).toString('hex')}`;
     const loraFile = this.fileFor(id, '.peft.safetensors');
-    await writeFileAtomic(loraFile, await fs.readFile(loraSource));
-    const key = { id, name: checked, bits: source.bits, created: new Date().toISOString(), lora: path.basename(loraFile) };
+    await writeFileAtomic(loraFile, lora);
     try {
+      let loaded;
+      try {
+        loaded = await loadAdapterFile(loraFile);
+      } catch (error) {
+        throw new EngineError('bad_input', `${loraName}: ${messageOf(error).replace(`${loraFile}: `, '')}`);
+      }
+      if (loaded.adapter.format !== 'peft') {
+        throw new EngineError('bad_input', `${loraName}: a watermark key's LoRA must be a peft file, this one is ${loaded.adapter.format}`);
+      }
+      const outside = loaded.adapter.targets.find((t) => t.component !== 'vae' || !t.module.startsWith('decoder.'));
+      if (outside) {
+        throw new EngineError('bad_input', `${loraName}: a watermark key's LoRA may only change VAE decoder layers; it targets ${outside.component} ${outside.module}`);
+      }
+      const key = { id, name: checked, bits: source.bits, created: new Date().toISOString(), lora: path.basename(loraFile) };
       await writeJsonAtomic(this.fileFor(id, '.key.json'), key);
+      return { id, name: checked, bits: source.bits, created: key.created, builtIn: false, loraFile };
     } catch (error) {
       await fs.rm(loraFile, { force: true });
       throw error;
     }
-    return { id, name: checked, bits: source.bits, created: key.created, builtIn: false, loraFile };
   }
 
   private async userKey(id: string, action: string): Promise<WatermarkKey> {

@@ -2,8 +2,10 @@
  * The watermark methods through the RPC server (stand-in watermark files): the zod schemas refuse
  * bad params (an empty or oversized file list, a false-positive rate outside (0, 1), unknown
  * fields, a long key name) with invalid_params before the engine sees them; keys and verdicts come
- * back as the protocol types say; setWatermark without a model is no_model.
+ * back as the protocol types say; setWatermark without a model is no_model; a key imported from its
+ * file's text and LoRA bytes is listed, a bad one is refused with its file named.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../engine.js';
@@ -42,6 +44,7 @@ describe('watermark over the RPC', () => {
       ['createWatermarkKey', { name: 'x'.repeat(101) }, 'name: longer than 100 characters'],
       ['setWatermark', { enabled: 'yes' }, 'enabled: '],
       ['deleteWatermarkKey', { id: 'demo', force: true }, ''],
+      ['importWatermarkKey', { keyFile: { name: 'k.key.json', text: '{}' }, lora: { name: 'k.peft.safetensors', bytes: [1] } }, 'lora.bytes: expected bytes (Uint8Array)'],
     ] as const;
     for (const [method, params, message] of bad) {
       const reply = await call(method, params);
@@ -64,5 +67,18 @@ describe('watermark over the RPC', () => {
     expect(WatermarkVerdict.parse(results[0])).toMatchObject({ status: 'verified', key: { id: 'demo' }, keys: 2, fpr: 1e-3 });
     expect(await call('watermarkState')).toMatchObject({ ok: true, result: { modelId: null, enabled: false, active: false } });
     expect(await call('setWatermark', { enabled: true })).toMatchObject({ ok: false, error: { code: 'no_model' } });
+  });
+  it('imports a key from its key file text and LoRA bytes, and names a bad file', async () => {
+    const { call, engine } = setup();
+    const made = await engine.createWatermarkKey('Made here'); // its LoRA stands in for a zoo-trained one
+    const lora = { name: 'studio.peft.safetensors', bytes: new Uint8Array(readFileSync((await engine.watermark.keys.get(made.id)).loraFile)) };
+    const keyFile = { name: 'studio.key.json', text: JSON.stringify({ id: 'studio', name: 'Studio', bits: '3c9e01d27a44', created: 'x', lora: lora.name }) };
+    const imported = await call('importWatermarkKey', { keyFile, lora });
+    expect(imported.ok && WatermarkKeyInfo.parse(imported.result)).toMatchObject({ name: 'Studio', bits: '3c9e01d27a44', builtIn: false });
+    const refused = await call('importWatermarkKey', { keyFile, lora: { ...lora, bytes: new Uint8Array([1, 2, 3]) } });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'bad_input' } });
+    if (!refused.ok) expect(refused.error.message).toContain('studio.peft.safetensors');
+    const listed = await call('watermarkKeys');
+    expect(listed.ok && (listed.result as { keys: unknown[] }).keys).toHaveLength(3); // demo, made, imported
   });
 });

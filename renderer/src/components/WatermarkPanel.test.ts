@@ -57,6 +57,13 @@ function watermarkEngine() {
       keys = [...keys, key];
       return key;
     },
+    importWatermarkKey: ({ keyFile, lora }) => {
+      const parsed = JSON.parse(keyFile.text) as { name: string; bits: string };
+      if (lora.bytes.length === 0) throw new FakeEngineError('bad_input', `${lora.name}: holds no tensors`);
+      const key = { id: `key-00000000000${keys.length}`, name: parsed.name, bits: parsed.bits, created: '2026-11-29T10:00:00Z', builtIn: false };
+      keys = [...keys, key];
+      return key;
+    },
     renameWatermarkKey: ({ id, name }) => {
       keys = keys.map((k) => (k.id === id ? { ...k, name } : k));
       return keys.find((k) => k.id === id)!;
@@ -173,5 +180,21 @@ describe('watermark panel', () => {
     expect(drop.defaultPrevented).toBe(true); // the window's drop handler leaves it alone
     await waitFor(() => expect(screen.getAllByTestId('wm-result')).toHaveLength(4));
     expect(engine.calls('verifyWatermark').at(-1)!.fpr).toBe(0.001);
+  });
+  it('imports a zoo-trained key from its two files, and says what to choose otherwise', async () => {
+    const { engine } = await mount();
+    const input = screen.getByTestId('wm-import-input');
+    const keyJson = new File([JSON.stringify({ id: 'studio', name: 'Studio', bits: '3c9e01d27a44', created: 'x', lora: 'studio.peft.safetensors' })], 'studio.key.json');
+    const lora = new File([new Uint8Array([7, 8, 9])], 'studio.peft.safetensors');
+    await fireEvent.change(input, { target: { files: [keyJson] } });
+    await waitFor(() => expect(text('wm-error')).toContain("choose a key's two files together"));
+    expect(engine.calls('importWatermarkKey')).toEqual([]);
+    await fireEvent.change(input, { target: { files: [lora, keyJson] } });
+    await waitFor(() => expect(keyRows()).toEqual(['Demo key a5c3961e0f7b demo', 'Studio 3c9e01d27a44 Rename Delete']));
+    const [call] = engine.calls('importWatermarkKey');
+    expect(call!.keyFile.name).toBe('studio.key.json');
+    expect(call!.lora.name).toBe('studio.peft.safetensors');
+    expect(Array.from(call!.lora.bytes)).toEqual([7, 8, 9]);
+    expect(screen.queryByTestId('wm-error')).toBeNull();
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The watermark panel's store: the owner's keys (create, rename, delete), the loaded model's
+ * The watermark panel's store: the owner's keys (create, import, rename, delete), the loaded model's
  * embedding switch and key, and verification of files (one engine call per file, so each file's
  * verdict shows as soon as it is known). The engine's `watermarkChanged` and
  * `watermarkKeysChanged` events (and `refresh` after a reconnection or a model change) are the
@@ -79,6 +79,26 @@ export class Watermark {
   create(name: string): Promise<boolean> {
     return this.act(async () => {
       const key = await this.client.call('createWatermarkKey', { name }, { timeoutMs: 120_000 });
+      if (!this.keys.some((k) => k.id === key.id)) this.keys = [...this.keys, key];
+    });
+  }
+
+  /**
+   * Imports a key trained elsewhere (the zoo's `zoo.watermark key`): the chosen files must be its
+   * `.key.json` and its `.peft.safetensors` LoRA.
+   */
+  importKey(files: readonly File[]): Promise<boolean> {
+    return this.act(async () => {
+      const keyFile = files.find((f) => f.name.endsWith('.json'));
+      const lora = files.find((f) => f.name.endsWith('.safetensors'));
+      if (files.length !== 2 || !keyFile || !lora) {
+        throw new Error("choose a key's two files together: its .key.json and its .peft.safetensors LoRA");
+      }
+      if (lora.size > MAX_FILE_BYTES) throw new Error(`${lora.name} is too large to send (${lora.size} bytes)`);
+      const key = await this.client.call('importWatermarkKey', {
+        keyFile: { name: keyFile.name, text: await keyFile.text() },
+        lora: { name: lora.name, bytes: new Uint8Array(await lora.arrayBuffer()) },
+      });
       if (!this.keys.some((k) => k.id === key.id)) this.keys = [...this.keys, key];
     });
   }
