@@ -191,7 +191,7 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
     return {
       suite: 'watermark',
       model: model.name,
-      watermark: `${path.basename(wmDir)} (${typeof trained.steps === 'number' ? `${trained.steps} training steps` : 'untrained?'}${readoutSteps(trained)}${(JSON.parse(readFileSync(path.join(wmDir, 'watermark.json'), 'utf8')) as { smoke?: boolean }).smoke ? ', smoke build' : ''})`,
+      watermark: `${path.basename(wmDir)} (${typeof trained.steps === 'number' ? `${trained.steps} training steps` : 'untrained?'}${readoutSteps(trained)}${assets.manifest.smoke ? ', smoke build' : ''})`,
       n_images: items.length,
       keys_generated: KEYS,
       ...positives,

@@ -25,6 +25,8 @@ export const WatermarkManifest = z.object({
   trained: z.record(z.string(), z.unknown()).optional(),
   psnr_target_db: z.number().optional(),
   notes: z.string().optional(),
+  /** Written by the zoo's smoke build (a few training steps): mechanics only. */
+  smoke: z.boolean().optional(),
 });
 export type WatermarkManifest = z.infer<typeof WatermarkManifest>;
 

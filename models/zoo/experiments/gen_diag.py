@@ -78,7 +78,7 @@ def main():
     if CK.exists():
         ck = torch.load(CK); gen.load_state_dict(ck["gen"]); opt.load_state_dict(ck["opt"]); step = ck["step"]
         log(f"resumed at {step}")
-    pats = lambda b: torch.cat([key_pattern(ext, x, KEY_PATTERN_DB) for x in b])
+    pats = lambda b: key_pattern(ext, b, KEY_PATTERN_DB)
     EXP.mkdir(parents=True, exist_ok=True)
     t0, last, run = time.time(), time.time(), None
     while time.time() - t0 < a.minutes * 60:

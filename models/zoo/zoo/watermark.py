@@ -157,6 +157,28 @@ def attacked(wm_q, names, gen):
     return torch.cat([N.attack(wm_q, a, gen) for a in names])
 
 
+def attack_names(gen: torch.Generator) -> list[str]:
+    """The batch's attacks: identity plus two training attacks drawn at random."""
+    pick = torch.randperm(len(TRAIN_ATTACKS), generator=gen)[:2].tolist()
+    return ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+
+
+def generated_watermark(vae, layers: dict, gen_net, feat: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """The decoder tail from cached features, each sample with the generator's LoRA for its key."""
+    set_lora(layers, gen_net(bits))
+    try:
+        return decoder_tail(vae, feat)
+    finally:
+        set_lora(layers, None)
+
+
+def next_w_img(w_img: float, psnr_target: float, p: float) -> float:
+    """The image loss weight's rule (phases 1 and 1b): it grows while the batch PSNR is under the
+    target and shrinks above it, by at most 5% a step."""
+    gap = max(-1.0, min(1.0, psnr_target - p))
+    return float(min(1e4, max(0.01, w_img * math.exp(0.05 * gap))))
+
+
 # ---------------------------------------------------------------- phase 1
 def train(P, log, steps: int, smoke: bool):
     final = P.ckpt / "watermark_final.pt"
@@ -198,13 +220,10 @@ def train(P, log, steps: int, smoke: bool):
         idx = torch.randint(0, n_pool, (batch,), generator=g)
         feat, clean = data["feat"][idx].float(), data["clean"][idx].float()
         bits = torch.randint(0, 2, (batch, BITS), generator=g).float()
-        set_lora(layers, gen_net(bits))
-        wm = decoder_tail(vae, feat)
-        set_lora(layers, None)
+        wm = generated_watermark(vae, layers, gen_net, feat, bits)
         l_img = image_loss(wm, clean)
         wm_q = N.to_uint8_grid(wm)
-        pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
-        names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+        names = attack_names(g)
         neg_name = TRAIN_ATTACKS[int(torch.randint(0, len(TRAIN_ATTACKS), (1,), generator=g))]
         x = torch.cat([attacked(wm_q, names, g), N.attack(N.to_uint8_grid(clean[: batch // 2]), neg_name, g)])
         logits = ext(x)
@@ -222,8 +241,7 @@ def train(P, log, steps: int, smoke: bool):
             state["learned"] = step
         ramp = 0.0 if state.get("learned") is None else min(1.0, (step - state["learned"]) / RAMP)
         p_target = PSNR_WARM + (PSNR_TRAIN - PSNR_WARM) * ramp
-        gap = max(-1.0, min(1.0, p_target - p))
-        state["w_img"] = float(min(1e4, max(0.01, state["w_img"] * math.exp(0.05 * gap))))
+        state["w_img"] = next_w_img(state["w_img"], p_target, p)
         with torch.no_grad():
             acc = ((pos > 0).float() == bits.repeat(len(names), 1)).float().view(len(names), -1).mean(1)
         for a, v in zip(names, acc.tolist()):
@@ -317,12 +335,11 @@ def readout(P, log, steps: int, gen_steps: int, smoke: bool):
         idx = torch.randint(0, n_pool, (batch,), generator=g)
         bits = torch.randint(0, 2, (batch, BITS), generator=g).float()
         with torch.no_grad():
-            pats = torch.cat([key_pattern(ext0, bits[i], KEY_PATTERN_DB) for i in range(batch)])
+            pats = key_pattern(ext0, bits, KEY_PATTERN_DB)
             scale = 0.6 + 0.5 * torch.rand(batch, 1, 1, 1, generator=g)
             power = pats.pow(2).mean() * READOUT_RESIDUAL * torch.rand(batch, generator=g)
             x = N.to_uint8_grid((clean_all[idx] + scale * pats + smooth_residual(batch, power, g)).clamp(-1, 1))
-            pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
-            names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+            names = attack_names(g)
             xa = attacked(x, names, g)
             xn = N.attack(N.to_uint8_grid(clean_all[torch.randint(0, n_pool, (batch // 2,), generator=g)]), names[1], g)
         logits = ext(torch.cat([xa, xn]))
@@ -358,12 +375,9 @@ def readout(P, log, steps: int, gen_steps: int, smoke: bool):
         idx = torch.randint(0, n_pool, (batch,), generator=g)
         feat, clean = data["feat"][idx].float(), clean_all[idx]
         bits = torch.randint(0, 2, (batch, BITS), generator=g).float()
-        set_lora(layers, gen_net(bits))
-        wm = decoder_tail(vae, feat)
-        set_lora(layers, None)
+        wm = generated_watermark(vae, layers, gen_net, feat, bits)
         l_img = image_loss(wm, clean)
-        pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
-        names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+        names = attack_names(g)
         pos = ext(attacked(N.to_uint8_grid(wm), names, g))
         l_bit = F.binary_cross_entropy_with_logits(pos, bits.repeat(len(names), 1))
         loss = state["w_img"] * l_img + l_bit
@@ -371,7 +385,7 @@ def readout(P, log, steps: int, gen_steps: int, smoke: bool):
         loss.backward()
         opt.step()
         p = psnr(wm.detach(), clean)
-        state["w_img"] = float(min(1e4, max(0.01, state["w_img"] * math.exp(0.05 * max(-1.0, min(1.0, PSNR_TRAIN - p))))))
+        state["w_img"] = next_w_img(state["w_img"], PSNR_TRAIN, p)
         acc = ((pos > 0).float() == bits.repeat(len(names), 1)).float().view(len(names), -1).mean(1)[0].item()
         for k, v in (("acc", acc), ("psnr", p)):
             run[k] = v if k not in run else 0.9 * run[k] + 0.1 * v
@@ -398,15 +412,15 @@ def decode_full(vae, layers: dict, mean: torch.Tensor, factors: dict | None) -> 
 
 
 def key_pattern(ext: Extractor, bits: torch.Tensor, psnr_db: float) -> torch.Tensor:
-    """The smallest image-space pattern (1, 3, 64, 64), constant on 8x8 blocks, whose template
-    read-out (the extractor's linear branch: block means, colour mean removed) gives the key's
-    signs, scaled to psnr_db against a clean image."""
+    """The smallest image-space pattern (N, 3, 64, 64) per key (bits (48,) or (N, 48)), constant on
+    8x8 blocks, whose template read-out (the extractor's linear branch: block means, colour mean
+    removed) gives the key's signs, each scaled to psnr_db against a clean image."""
     t = ext.templates.weight.detach().double()                          # (48, 3*8*8)
     centre = torch.eye(64, dtype=torch.float64) - 1.0 / 64             # the read-out removes each colour's mean
     tc = t @ torch.block_diag(centre, centre, centre)
-    blocks = torch.linalg.pinv(tc) @ (bits.double() * 2 - 1)
-    pat = F.interpolate(blocks.view(1, 3, 8, 8).float(), scale_factor=8, mode="nearest")
-    return pat * (math.sqrt(4.0 * 10 ** (-psnr_db / 10)) / pat.pow(2).mean().sqrt())
+    blocks = (bits.reshape(-1, t.shape[0]).double() * 2 - 1) @ torch.linalg.pinv(tc).T
+    pat = F.interpolate(blocks.view(-1, 3, 8, 8).float(), scale_factor=8, mode="nearest")
+    return pat * (math.sqrt(4.0 * 10 ** (-psnr_db / 10)) / pat.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt())
 
 
 def finetune_key(P, log, bits: torch.Tensor, steps: tuple[int, int], smoke: bool) -> tuple[dict, dict]:
@@ -461,8 +475,7 @@ def finetune_key(P, log, bits: torch.Tensor, steps: tuple[int, int], smoke: bool
         wm = decode_full(vae, layers, mean[idx], params)
         clean = clean_all[idx]
         l_img = image_loss(wm, clean)
-        pick = torch.randperm(len(TRAIN_ATTACKS), generator=g)[:2].tolist()
-        names = ["identity"] + [TRAIN_ATTACKS[i] for i in pick]
+        names = attack_names(g)
         logits = ext(attacked(N.to_uint8_grid(wm), names, g))
         target = bits[None].repeat(logits.shape[0], 1)
         l_bit = F.binary_cross_entropy_with_logits(logits, target)
