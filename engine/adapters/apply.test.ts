@@ -186,6 +186,14 @@ describe('per-token scales (SliderEdit) on the FLUX twin text stream', () => {
     span.set([1, 1], 2);
     scales.setTokenScales(loaded.id, span);
     expect(maxAbsDiff(await outputOf(perToken!.file, shapes, scales.feeds(perToken!.inputs)), await outputOf(source, shapes))).toBeGreaterThan(1e-4);
+    // prompt-only (SliderEdit): a classifier-free guidance negative pass runs the base exactly
+    const input = perToken!.inputs[0]!.input;
+    expect(scales.feeds(perToken!.inputs, 'negative')[input]!.data).toEqual(scales.feeds(perToken!.inputs, 'prompt')[input]!.data);
+    scales.setPromptOnly(loaded.id, true);
+    expect(maxAbsDiff(await outputOf(perToken!.file, shapes, scales.feeds(perToken!.inputs, 'negative')), await outputOf(source, shapes))).toBe(0);
+    expect(maxAbsDiff(await outputOf(perToken!.file, shapes, scales.feeds(perToken!.inputs, 'prompt')), await outputOf(source, shapes))).toBeGreaterThan(1e-4);
+    scales.setPromptOnly(loaded.id, false);
+    expect(scales.feeds(perToken!.inputs, 'negative')[input]!.data).toEqual(span.map((v) => v * 0.8));
 
     const image = path.join(tempDir(), 'img.safetensors');
     writeFileSync(image, loraFile(randomLora(source, ['transformer_blocks.0.attn.to_q'], { rank: 2 }), 'slideredit'));

@@ -39,9 +39,15 @@ export interface AdapterSetting {
   perToken?: boolean;
   /** Apply the targets that map even when others do not. */
   allowPartial?: boolean;
+  /**
+   * Live only: act on the prompt's denoiser pass only, not on the negative prompt's pass of
+   * classifier-free guidance (adapters that address the instruction: SliderEdit's).
+   */
+  promptOnly?: boolean;
 }
 
-export interface ActiveAdapter extends Required<AdapterSetting> {
+/** A user's adapter as listed (prompt-only is for methods' adapters, which are not listed). */
+export interface ActiveAdapter extends Required<Omit<AdapterSetting, 'promptOnly'>> {
   name: string;
 }
 
@@ -162,6 +168,7 @@ export class AdapterManager {
       ids.add(s.id);
       if (!Number.isFinite(s.weight)) throw new EngineError('invalid_params', `adapter ${s.id}: the weight must be a finite number`);
       if (s.perToken && s.mode !== 'live') throw new EngineError('invalid_params', `adapter ${this.nameOf(s.id)}: per-token scales need the live mode`);
+      if (s.promptOnly && s.mode !== 'live') throw new EngineError('invalid_params', `adapter ${this.nameOf(s.id)}: prompt-only needs the live mode`);
     }
     const slots = this.slots(settings);
     const graphs = this.graphs(host);
@@ -179,7 +186,10 @@ export class AdapterManager {
     }
     const next = new Map(graphs.map((g) => [g.name, planSignature(g.component, slots)]));
     const changed = graphs.filter((g) => next.get(g.name) !== (this.signatures.get(g.name) ?? planSignature(g.component, []))).map((g) => g.name);
-    for (const s of settings) this.scales.setWeight(s.id, s.enabled ? s.weight : 0);
+    for (const s of settings) {
+      this.scales.setWeight(s.id, s.enabled ? s.weight : 0);
+      this.scales.setPromptOnly(s.id, s.promptOnly ?? false);
+    }
     const components = new Map(graphs.map((g) => [g.name, g.component]));
     const cacheDir = this.cacheDir;
     const scales = this.scales;
@@ -190,7 +200,7 @@ export class AdapterManager {
         const plan: GraphPlan | null = await planGraph(file, component, slots, cacheDir);
         if (!plan) return null;
         const inputs = plan.inputs;
-        return { file: plan.file, feeds: inputs.length > 0 ? () => scales.feeds(inputs) : null, notices: plan.notices };
+        return { file: plan.file, feeds: inputs.length > 0 ? (pass) => scales.feeds(inputs, pass) : null, notices: plan.notices };
       },
     };
     await host.setHook(slots.length > 0 ? hook : null, changed); // releases only the changed graphs' sessions

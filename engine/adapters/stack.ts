@@ -8,10 +8,14 @@
  *
  * Scales (`AdapterScales`): a live adapter's feed is its weight, or, for a per-token adapter that
  * has been given a vector, weight x vector as (1, tokens, 1) (SliderEdit's scales over the text
- * tokens); without a vector a per-token adapter gets its weight for every token.
+ * tokens); without a vector a per-token adapter gets its weight for every token. A prompt-only
+ * adapter (`setPromptOnly`) gets 0 on the negative prompt's pass of classifier-free guidance
+ * (PromptPass): SliderEdit's adapters address the instruction, so that pass runs without them and
+ * strength 1 stays exactly the plain guided edit.
  */
 import { EngineError } from '../errors.js';
 import { ort, type OrtFeeds } from '../runtime/ort.js';
+import type { PromptPass } from '../runtime/session.js';
 import { bakeGraph } from './bake.js';
 import type { LoadedAdapter } from './loaded.js';
 import { liveGraph, scaleInputName } from './live.js';
@@ -82,9 +86,16 @@ export async function planGraph(source: string, component: Component, slots: Ada
 export class AdapterScales {
   private readonly weights = new Map<string, number>();
   private readonly vectors = new Map<string, Float32Array>();
+  private readonly promptOnly = new Set<string>();
 
   setWeight(adapterId: string, weight: number): void {
     this.weights.set(adapterId, weight);
+  }
+
+  /** Whether the adapter acts on the prompt's pass only (0 on a negative pass). */
+  setPromptOnly(adapterId: string, promptOnly: boolean): void {
+    if (promptOnly) this.promptOnly.add(adapterId);
+    else this.promptOnly.delete(adapterId);
   }
 
   /** Per-token scales (multiplied by the weight); null returns to the weight for every token. */
@@ -93,10 +104,10 @@ export class AdapterScales {
     else this.vectors.delete(adapterId);
   }
 
-  feeds(inputs: ScaleInput[]): OrtFeeds {
+  feeds(inputs: ScaleInput[], pass: PromptPass = 'prompt'): OrtFeeds {
     const feeds: OrtFeeds = {};
     for (const i of inputs) {
-      const w = this.weights.get(i.adapterId) ?? 0;
+      const w = pass === 'negative' && this.promptOnly.has(i.adapterId) ? 0 : (this.weights.get(i.adapterId) ?? 0);
       const vector = i.perToken ? this.vectors.get(i.adapterId) : undefined;
       if (vector) feeds[i.input] = new ort.Tensor('float32', Float32Array.from(vector, (v) => v * w), [1, vector.length, 1]);
       else feeds[i.input] = new ort.Tensor('float32', Float32Array.of(w), i.perToken ? [1, 1, 1] : [1]);

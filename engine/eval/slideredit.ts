@@ -22,7 +22,8 @@
  *   changes (engine/eval/slideredit-metrics.ts); `chi2_baseline`: the same for one global scale
  *   on all tokens, swept over the same strengths once per item (alpha = 1 - strength): the
  *   GSTLoRA as a scalar live weight when the model has one, else the STLoRA with alpha on every
- *   text token (`baseline` says which);
+ *   text token (`baseline` says which); both act on the prompt's pass only, as SliderEdit's
+ *   STLoRA does (with a true-CFG model the negative pass runs plain);
  * - `exact_max_abs_diff`: the largest difference, over items, between the final latents of the
  *   plain edit (no STLoRA) and of SliderEdit with every strength at 1;
  * - `n`: sweeps measured (`items`: items).
@@ -137,7 +138,7 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
     options.progress?.(`${prepared.length} plain edits`);
 
     // 2. SliderEdit sweeps
-    await adapters.setMethodAdapters(host, [{ id: stlora, enabled: true, weight: 1, mode: 'live', perToken: true }]);
+    await adapters.setMethodAdapters(host, [{ id: stlora, enabled: true, weight: 1, mode: 'live', perToken: true, promptOnly: true }]);
     const render = (p: Prepared, strengths: number[], latents?: (l: Float32Array) => void) =>
       p.session.render(p.session.scales(p.split, strengths), (v) => adapters.setTokenScales(stlora, v), { seed: p.item.seed, steps, guidance }, hooks(latents));
     let exact = 0;
@@ -172,13 +173,13 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
 
     // 3. the baseline: one global scale on all tokens
     const baselineChi2: number[] = [];
-    if (gstlora) await adapters.setMethodAdapters(host, [{ id: gstlora, enabled: true, weight: 0, mode: 'live' }]);
+    if (gstlora) await adapters.setMethodAdapters(host, [{ id: gstlora, enabled: true, weight: 0, mode: 'live', promptOnly: true }]);
     const tokens = stages.t5().maxLength;
     for (const p of prepared) {
       const frames: RgbImage[] = [];
       for (const s of STRENGTHS) {
         const alpha = 1 - s;
-        if (gstlora) await adapters.setMethodAdapters(host, [{ id: gstlora, enabled: true, weight: alpha, mode: 'live' }]);
+        if (gstlora) await adapters.setMethodAdapters(host, [{ id: gstlora, enabled: true, weight: alpha, mode: 'live', promptOnly: true }]);
         const scales = new Float32Array(tokens).fill(alpha);
         frames.push(await p.session.render(scales, (v) => (gstlora ? undefined : adapters.setTokenScales(stlora, v)), { seed: p.item.seed, steps, guidance }, hooks()));
       }

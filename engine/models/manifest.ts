@@ -21,6 +21,8 @@ export const AtelierManifest = z.object({
   vae: z.object({ scaling_factor: z.number(), shift_factor: z.number() }),
   text: z.object({ clip_max_length: z.number().int().positive(), t5_max_length: z.number().int().positive() }),
   defaults: z.object({ steps: z.number().int().positive(), guidance: z.number() }),
+  /** `true_cfg`: defaults.guidance is a classifier-free guidance scale (FluxSpec.trueCfg); absent: embedded. */
+  guidance_mode: z.enum(['embedded', 'true_cfg']).optional(),
   eval: z.record(z.string(), z.string()).optional(),
 });
 export type AtelierManifest = z.infer<typeof AtelierManifest>;

@@ -15,7 +15,7 @@ import { defaultDataDir } from '../paths.js';
 import type { ProviderChoice } from '../protocol/index.js';
 import { prepareGraph, pruneGraphCache } from '../runtime/graph-cache.js';
 import type { OrtFeeds } from '../runtime/ort.js';
-import { openSession, type ModelSession } from '../runtime/session.js';
+import { openSession, type ExtraFeeds, type ModelSession } from '../runtime/session.js';
 
 /** Options every pipeline factory takes (engine-wide settings). */
 export interface PipelineOptions {
@@ -42,7 +42,7 @@ export interface GraphSource {
 /** What adapters make of a graph: the file to open instead, and feeds for every run. */
 export interface AdaptedGraph {
   file: string;
-  feeds: (() => OrtFeeds) | null;
+  feeds: ExtraFeeds | null;
   notices: string[];
 }
 

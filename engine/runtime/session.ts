@@ -29,10 +29,20 @@ export interface SessionOptions {
   intraOpThreads?: number;
 }
 
+/**
+ * Which prompt a denoiser run conditions on: the prompt itself, or the negative (unconditional)
+ * prompt of a classifier-free guidance pass. Adapters whose scales address the prompt's tokens
+ * (SliderEdit's per-token scales) feed different scales to the two.
+ */
+export type PromptPass = 'prompt' | 'negative';
+
+/** Feeds added to every run of a graph, per prompt pass. */
+export type ExtraFeeds = (pass: PromptPass) => OrtFeeds;
+
 /** An open model graph and what it declares. */
 export class ModelSession {
   /** Feeds added to every run (adapter scales of a live-branch graph: engine/adapters). */
-  private extraFeeds: (() => OrtFeeds) | null = null;
+  private extraFeeds: ExtraFeeds | null = null;
 
   constructor(
     readonly file: string,
@@ -61,18 +71,19 @@ export class ModelSession {
   }
 
   /** Sets the feeds added to every run (or none); callers' own feeds win on a name clash. */
-  setExtraFeeds(extra: (() => OrtFeeds) | null): void {
+  setExtraFeeds(extra: ExtraFeeds | null): void {
     this.extraFeeds = extra;
   }
 
   /** The feeds added to every run, for callers that run `raw` themselves (benchmarks). */
-  get extra(): OrtFeeds {
-    return this.extraFeeds?.() ?? {};
+  extra(pass: PromptPass = 'prompt'): OrtFeeds {
+    return this.extraFeeds?.(pass) ?? {};
   }
 
-  async run(feeds: OrtFeeds): Promise<Record<string, OrtTensor>> {
+  /** Runs the graph; `pass` says which prompt a denoiser run is for (the extra feeds may differ). */
+  async run(feeds: OrtFeeds, pass: PromptPass = 'prompt'): Promise<Record<string, OrtTensor>> {
     try {
-      return await this.session.run(this.extraFeeds ? { ...this.extraFeeds(), ...feeds } : feeds);
+      return await this.session.run(this.extraFeeds ? { ...this.extraFeeds(pass), ...feeds } : feeds);
     } catch (error) {
       throw new EngineError('model_error', `${this.file}: inference failed: ${messageOf(error)}`, { cause: error });
     }

@@ -80,7 +80,7 @@ export class SliderEditRunner {
     const host = job.pipeline.adapters;
     if (!stages || !host) throw new EngineError('invalid_params', 'this model cannot run SliderEdit (it needs a FLUX Kontext edit pipeline with adapters)');
     const id = await this.stloraId(stloraFor(job.modelDir, job.sliders.stlora));
-    await this.adapters.setMethodAdapters(host, [{ id, enabled: true, weight: 1, mode: 'live', perToken: true }]);
+    await this.adapters.setMethodAdapters(host, [{ id, enabled: true, weight: 1, mode: 'live', perToken: true, promptOnly: true }]);
     throwIfCancelled(hooks.signal);
     const imageKey = createHash('sha256').update(job.imageBytes).digest('hex');
     const key = JSON.stringify([job.modelId, imageKey, job.instruction, this.adapters.active()]);

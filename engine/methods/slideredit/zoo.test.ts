@@ -2,7 +2,9 @@
  * SliderEdit on the trained tiny Kontext model with the zoo's STLoRA (found the way the engine
  * finds it: models/tiny/slideredit/, else models/tiny/adapters/stlora.slideredit.safetensors):
  * strength 1 on every part equals the plain edit (final latents within 1e-5) on held-out
- * multi-part edits, and a slider move runs neither text encoder nor the VAE encoder.
+ * multi-part edits, and a slider move runs neither text encoder nor the VAE encoder. With the
+ * model's true CFG (its manifest's guidance_mode) every step runs the prompt's pass and the empty
+ * prompt's pass, and the STLoRA's per-token scales reach the prompt's pass only.
  * Skips, saying why, until the model and an STLoRA exist. ATELIER_ZOO_KONTEXT points at another
  * model folder (e.g. a smoke build's tiny/kontext).
  */
@@ -38,6 +40,8 @@ if (!checkpoints) {
       const runner = new SliderEditRunner(new AdapterManager(tempDir()));
       const items = readEditSet(path.join(evalDir, 'edit.json')).items.filter((i) => i.n_parts >= 2).slice(0, 2);
       const input = { steps: 4, guidance: descriptor.info.defaults.guidance };
+      const spec = descriptor.spec;
+      const passes = spec.pipeline === 'flux' && spec.trueCfg && input.guidance > 1 ? 2 : 1;
       try {
         for (const item of items) {
           const bytes = new Uint8Array(readFileSync(path.join(evalDir, item.source)));
@@ -52,9 +56,13 @@ if (!checkpoints) {
           expect(result.parts).toEqual(item.parts.map((p) => p.text));
           expect(maxAbsDiff(sliders, plain)).toBeLessThanOrEqual(1e-5);
           const runs: string[] = [];
+          const scaleSums = { prompt: [] as number[], negative: [] as number[] };
           const original = ModelSession.prototype.run;
           const spy = vi.spyOn(ModelSession.prototype, 'run').mockImplementation(function (this: ModelSession, ...args) {
             runs.push(this.inputs.map((i) => i.name).join(','));
+            const pass = args[1] ?? 'prompt';
+            const scales = Object.entries(this.extra(pass)).filter(([name]) => name.startsWith('atelier_adapter_scale'));
+            if (scales.length > 0) scaleSums[pass].push(scales.reduce((s, [, t]) => s + (t.data as Float32Array).reduce((a, b) => a + Math.abs(b), 0), 0));
             return original.apply(this, args);
           });
           try {
@@ -62,8 +70,11 @@ if (!checkpoints) {
           } finally {
             spy.mockRestore();
           }
-          expect(runs.filter((r) => r.includes('encoder_hidden_states'))).toHaveLength(input.steps);
+          expect(runs.filter((r) => r.includes('encoder_hidden_states'))).toHaveLength(input.steps * passes);
           expect(runs.filter((r) => r === 'input_ids' || r === 'sample')).toEqual([]);
+          expect(scaleSums.prompt).toHaveLength(input.steps);
+          expect(Math.min(...scaleSums.prompt)).toBeGreaterThan(0);
+          expect(scaleSums.negative).toEqual(new Array(input.steps * (passes - 1)).fill(0));
         }
       } finally {
         await pipeline.release();

@@ -187,6 +187,7 @@ export function describeBflFlux(dir: string, embedded: boolean): LayoutReport {
     clipLength,
     t5Length,
     guidanceEmbedded,
+    trueCfg: false,
     preview: channels === 16 ? FLUX_LATENT_RGB : null,
   };
   const tasks: JobKind[] = kontext ? ['generate', 'edit'] : ['generate'];

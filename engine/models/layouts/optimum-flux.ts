@@ -71,6 +71,7 @@ export function describeOptimumFlux(dir: string, embedded: boolean): LayoutRepor
   const kontext = manifest ? manifest.family === 'flux-kontext' : className === 'FluxKontextPipeline';
   if (kontext && !hasEncoder) f.problems.push('vae_encoder/model.onnx: missing (a Kontext model needs it to encode the source image)');
   const guidanceEmbedded = inputOf(transformer, 'guidance') !== undefined;
+  const trueCfg = manifest?.guidance_mode === 'true_cfg';
   const schnell = !kontext && transformerConfig?.guidance_embeds === false;
   const channels = manifest?.latent_channels ?? numberAt(vaeConfig, 'latent_channels') ?? 16;
   const blockCount = Array.isArray(vaeConfig?.block_out_channels) ? vaeConfig.block_out_channels.length : 4;
@@ -118,6 +119,7 @@ export function describeOptimumFlux(dir: string, embedded: boolean): LayoutRepor
     clipLength,
     t5Length,
     guidanceEmbedded,
+    trueCfg,
     preview: manifest ? parseProjection(readJsonFile(path.join(dir, MANIFEST_FILE))?.preview, channels) : channels === 16 ? FLUX_LATENT_RGB : null,
   };
   return f.report('optimum-flux', {
@@ -133,7 +135,7 @@ export function describeOptimumFlux(dir: string, embedded: boolean): LayoutRepor
       tasks,
       defaults,
       schedulers: [flow],
-      negativePrompt: false,
+      negativePrompt: trueCfg,
       fixedSize: manifest !== null,
     },
   });

@@ -5,7 +5,10 @@
  * Latents: Philox noise (engine/noise) of shape (C, H/8, W/8), packed 2x2 into tokens with ids
  * [0, row, col]. Edit: the source image is VAE-encoded, normalized with the VAE's shift and scale,
  * packed with ids [1, row, col] and appended to the sequence; the velocity is read for the target
- * tokens only. Guidance is the embedded scalar of guidance-distilled FLUX (no CFG pass).
+ * tokens only. Guidance is the embedded scalar of guidance-distilled FLUX (one pass per step), or,
+ * for models made for it (FluxSpec.trueCfg), a true classifier-free guidance scale: a second pass
+ * on the negative prompt (empty unless given) each step, v_neg + g (v - v_neg), as diffusers'
+ * `true_cfg_scale`; guidance <= 1 then runs the prompt's pass alone.
  * Graph I/O names come from the spec (Optimum and Black Forest Labs' exports differ); graphs with
  * bfloat16 I/O or in-graph sampling are prepared on first use (pipelines/sessions.ts).
  * Sessions open lazily and are released with the pipeline; with `lowMemory` the text encoders and
@@ -17,7 +20,7 @@ import { LruCache } from '../../cache/lru.js';
 import type { ModelEntry } from '../../models/catalog.js';
 import { gaussianNoise } from '../../noise/philox.js';
 import type { ProviderChoice, ProviderName } from '../../protocol/index.js';
-import type { ModelSession } from '../../runtime/session.js';
+import type { ModelSession, PromptPass } from '../../runtime/session.js';
 import type { OrtFeeds } from '../../runtime/ort.js';
 import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
@@ -177,7 +180,7 @@ export class FluxPipeline implements Pipeline {
 
   generate(input: GenerateInput, hooks: RunHooks): Promise<RgbImage> {
     this.checkSize(input.width, input.height);
-    return this.denoise(input.prompt, null, input, hooks);
+    return this.denoise(input.prompt, null, input, hooks, input.negativePrompt);
   }
 
   async edit(input: EditInput, hooks: RunHooks): Promise<RgbImage> {
@@ -211,7 +214,7 @@ export class FluxPipeline implements Pipeline {
       pooled_projections: tensorFor(spec('pooled_projections'), encoding.pooled, [1, encoding.pooled.length]),
       img_ids: tensorFor(spec('img_ids'), ids, idsDims(sequence)),
       txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), idsDims(t5Length)),
-      ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), [size.guidance], [1]) } : {}),
+      ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), [this.parts.trueCfg ? 1 : size.guidance], [1]) } : {}),
     };
     return {
       transformer,
@@ -235,18 +238,26 @@ export class FluxPipeline implements Pipeline {
     context: Float32Array | null,
     input: { seed: number; steps: number; guidance: number; width: number; height: number },
     hooks: RunHooks,
+    negativePrompt = '',
   ): Promise<RgbImage> {
+    // The negative prompt is encoded first: in low-memory mode encoding releases the transformer.
+    const negativeEncoding = this.parts.trueCfg && input.guidance > 1 ? await this.encodeText(negativePrompt) : null;
     const step = await this.stepInputs(text, context, input);
+    const negative = negativeEncoding ? await this.stepInputs(negativeEncoding, context, input) : null;
     throwIfCancelled(hooks.signal);
     const { transformer, h, w, tokens, features } = step;
     let latents = packLatents(gaussianNoise(input.seed, this.parts.channels * h * w), this.parts.channels, h, w);
     const sigmas = this.scheduler.sigmas(input.steps, tokens);
+    const output = this.io.transformerOutput;
+    const velocityOf = async (inputs: StepInputs, sigma: number, pass: PromptPass) => {
+      const out = await transformer.run(inputs.feeds(latents, sigma), pass);
+      return float32Of(outputOf(out, output, transformer.file), output).subarray(0, tokens * features);
+    };
     for (let i = 0; i < input.steps; i++) {
       throwIfCancelled(hooks.signal);
       const sigma = sigmas[i]!;
-      const out = await transformer.run(step.feeds(latents, sigma));
-      const output = this.io.transformerOutput;
-      const velocity = float32Of(outputOf(out, output, transformer.file), output).subarray(0, tokens * features);
+      let velocity = await velocityOf(step, sigma, 'prompt');
+      if (negative) velocity = guidedVelocity(velocity, await velocityOf(negative, sigma, 'negative'), input.guidance);
       const preview = hooks.wantPreview ? previewFromPacked(latents, velocity, sigma, this.parts.channels, h, w, this.parts.preview) : null;
       latents = latents.slice();
       this.scheduler.step(latents, velocity, sigma, sigmas[i + 1]!);
@@ -271,6 +282,13 @@ export class FluxPipeline implements Pipeline {
     this.textCache.clear();
     await this.sessions.releaseAll();
   }
+}
+
+/** Classifier-free guidance: v_neg + g (v - v_neg), in a new array. */
+export function guidedVelocity(prompt: Float32Array, negative: Float32Array, guidance: number): Float32Array {
+  const out = new Float32Array(prompt.length);
+  for (let i = 0; i < out.length; i++) out[i] = negative[i]! + guidance * (prompt[i]! - negative[i]!);
+  return out;
 }
 
 function concat(a: Float32Array, b: Float32Array): Float32Array {

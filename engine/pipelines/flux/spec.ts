@@ -48,5 +48,14 @@ export interface FluxSpec {
   t5Length: number;
   /** Whether the transformer takes an embedded guidance scalar (dev, Kontext) or not (schnell). */
   guidanceEmbedded: boolean;
+  /**
+   * Whether the guidance value is a true classifier-free guidance scale (diffusers'
+   * `true_cfg_scale`): each step also runs the negative prompt (empty by default) and takes
+   * v_neg + g (v - v_neg); the embedded guidance input, if any, then gets 1. Guidance-distilled
+   * FLUX (dev, Kontext) is false: its guidance is the embedded scalar, one pass per step. The zoo's
+   * tiny model says true in its manifest (`guidance_mode`), as it was trained with prompt dropout and
+   * ignores its embedded input.
+   */
+  trueCfg: boolean;
   preview: LatentRgbProjection | null;
 }

@@ -1,6 +1,7 @@
 // Run the exported tiny Kontext pipeline in onnxruntime-node: parity with Python and timing.
 // usage: node ortcheck.mjs <request.json> <response.json>
-// request: {model_dir, steps, guidance, sigmas[], shift, scale, repeats,
+// request: {model_dir, steps, guidance, cfg (true CFG scale or null), sigmas[], shift, scale, repeats,
+//           negative: {clip_ids[], t5_ids[]} (the empty prompt, for cfg),
 //           items: [{clip_ids[], t5_ids[], noise[] (1*16*8*8), source[] (1*3*64*64 in [-1,1]) | null}]}
 // response: {items: [{image: uint8[] (64*64*3 HWC)}], seconds_t2i, seconds_edit}
 import fs from "node:fs";
@@ -37,10 +38,16 @@ function unpack(x) {
 }
 function ids(index) { const a = new Float32Array(16 * 3); for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) { const i = r * 4 + c; a[i * 3] = index; a[i * 3 + 1] = r; a[i * 3 + 2] = c; } return a; }
 
+async function encode(clipIds, t5Ids) {
+  const c = await te.run({ input_ids: T("int32", Int32Array.from(clipIds), [1, clipIds.length]) });
+  const t = await te2.run({ input_ids: T("int64", BigInt64Array.from(t5Ids.map(BigInt)), [1, t5Ids.length]) });
+  return { pooled: c.pooler_output, sequence: t.last_hidden_state };
+}
+
 async function run(item) {
-  const Lc = item.clip_ids.length, Lt = item.t5_ids.length;
-  const c = await te.run({ input_ids: T("int32", Int32Array.from(item.clip_ids), [1, Lc]) });
-  const t = await te2.run({ input_ids: T("int64", BigInt64Array.from(item.t5_ids.map(BigInt)), [1, Lt]) });
+  const Lt = item.t5_ids.length;
+  const text = await encode(item.clip_ids, item.t5_ids);
+  const negative = req.cfg ? await encode(req.negative.clip_ids, req.negative.t5_ids) : null;
   let ctxTokens = null;
   if (item.source) {
     const e = await venc.run({ sample: T("float32", Float32Array.from(item.source), [1, 3, 64, 64]) });
@@ -52,15 +59,21 @@ async function run(item) {
   const imgIds = new Float32Array(N * 3); imgIds.set(ids(0)); if (ctxTokens) imgIds.set(ids(1), 48);
   let x = pack(Float32Array.from(item.noise));
   const hs = new Float32Array(N * 64);
+  const velocity = async (enc, sigma) => (await tr.run({
+    hidden_states: T("float32", hs, [1, N, 64]), encoder_hidden_states: enc.sequence,
+    pooled_projections: enc.pooled, timestep: T("float32", Float32Array.of(sigma), [1]),
+    img_ids: T("float32", imgIds, [N, 3]), txt_ids: T("float32", new Float32Array(Lt * 3), [Lt, 3]),
+    guidance: T("float32", Float32Array.of(req.guidance), [1]),
+  })).out_hidden_states.data;
   for (let i = 0; i < req.steps; i++) {
     hs.set(x); if (ctxTokens) hs.set(ctxTokens, 16 * 64);
-    const o = await tr.run({
-      hidden_states: T("float32", hs, [1, N, 64]), encoder_hidden_states: t.last_hidden_state,
-      pooled_projections: c.pooler_output, timestep: T("float32", Float32Array.of(req.sigmas[i]), [1]),
-      img_ids: T("float32", imgIds, [N, 3]), txt_ids: T("float32", new Float32Array(Lt * 3), [Lt, 3]),
-      guidance: T("float32", Float32Array.of(req.guidance), [1]),
-    });
-    const v = o.out_hidden_states.data, dt = Math.fround(req.sigmas[i + 1] - req.sigmas[i]);
+    let v = await velocity(text, req.sigmas[i]);
+    if (negative) {
+      const u = await velocity(negative, req.sigmas[i]), g = new Float32Array(16 * 64);
+      for (let k = 0; k < 16 * 64; k++) g[k] = u[k] + req.cfg * (v[k] - u[k]);
+      v = g;
+    }
+    const dt = Math.fround(req.sigmas[i + 1] - req.sigmas[i]);
     const nx = new Float32Array(16 * 64); for (let k = 0; k < 16 * 64; k++) nx[k] = x[k] + dt * v[k];
     x = nx;
   }

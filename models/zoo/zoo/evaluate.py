@@ -3,7 +3,8 @@
     /usr/bin/python3 -m zoo.evaluate [--smoke] [--limit N] [--guidance G]
 
 Follows the procedure the TypeScript engine re-implements (zoo.pipeline): per-item Philox noise
-from the item's seed, steps/guidance from the manifest defaults, Euler flow matching on the
+from the item's seed, steps/guidance from the manifest defaults (true CFG with the empty prompt, as
+the manifest's guidance_mode says), Euler flow matching on the
 shifted schedule, VAE decode, uint8 RGB, judge. Then runs the exported ONNX files in
 onnxruntime-node (node/ortcheck.mjs) on a few items to check parity and to time one image.
 """
@@ -80,7 +81,7 @@ def defaults(P):
     return int(d["steps"]), float(d["guidance"])
 
 
-def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, keep=False, cfg=None):
+def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, keep=False, img_cfg=None):
     from .kontext import make_sampler
     judge, _ = load_judge(P)
     sampler = make_sampler(model, P)
@@ -89,11 +90,11 @@ def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, 
     guidance = d_g if guidance is None else guidance
     t2i = read_json(P.eval / "t2i.json")["items"][:limit]
     edit = read_json(P.eval / "edit.json")["items"][:limit]
-    res = {"steps": steps, "guidance": guidance}
+    res = {"steps": steps, "guidance": guidance, "true_cfg": sampler.true_cfg}
     ok, by_n, images = [], {}, {}
     for i in range(0, len(t2i), bs):
         b = t2i[i:i + bs]
-        z = sampler.sample([it["prompt"] for it in b], [it["seed"] for it in b], steps, guidance, cfg=cfg)
+        z = sampler.sample([it["prompt"] for it in b], [it["seed"] for it in b], steps, guidance)
         imgs = sampler.decode(z)
         for it, js, im in zip(b, judge_images(judge, imgs), imgs):
             c = t2i_correct(js, it["scene"])
@@ -110,7 +111,7 @@ def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, 
         src = np.stack([read_png(P.eval / it["source"]) for it in b])
         ctx = sampler.encode_images(src)
         z = sampler.sample([it["instruction"] for it in b], [it["seed"] for it in b], steps, guidance, context=ctx,
-                           cfg=cfg)
+                           img_cfg=img_cfg)
         imgs = sampler.decode(z)
         for it, js, im in zip(b, judge_images(judge, imgs), imgs):
             a, p, f = edit_score(js, it)
@@ -155,8 +156,10 @@ def ort_check(P, model, log, n=4, repeats=5):
                       "noise": philox_noise(it["seed"], (1, 16, 8, 8)).reshape(-1).tolist(), "source": src})
         py.append(sampler.decode(sampler.sample([text], [it["seed"]], steps, g, context=ctx))[0])
     sig = [float(np.float32(s)) for s in sigma_schedule(steps, 16)]
-    req = {"model_dir": str(P.kontext), "steps": steps, "guidance": g, "sigmas": sig, "repeats": repeats,
-           "shift": sampler.shift, "scale": sampler.scale, "items": items}
+    cfg = g if sampler.true_cfg and g > 1 else None
+    req = {"model_dir": str(P.kontext), "steps": steps, "guidance": 1.0 if cfg else g, "cfg": cfg, "sigmas": sig,
+           "repeats": repeats, "shift": sampler.shift, "scale": sampler.scale, "items": items,
+           "negative": {"clip_ids": sampler.clip_tok.encode(""), "t5_ids": sampler.t5_tok.encode("")}}
     res = run_node_json("ortcheck.mjs", req, 900, log, "onnxruntime-node check")
     if res is None:
         return None
@@ -229,7 +232,7 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--cfg", type=float, default=None, help="experiment: classifier-free guidance scale")
+    ap.add_argument("--img-cfg", type=float, default=None, help="experiment: image guidance scale (with --guidance > 1)")
     ap.add_argument("--no-write", action="store_true", help="print only (experiments)")
     args = ap.parse_args(argv)
     set_threads()
@@ -243,7 +246,7 @@ def main(argv=None):
     jacc = measure(judge, P, vae, stats, log, limit=None if not args.smoke else 8)
     limit = args.limit if not args.smoke else 6
     t = time.time()
-    r = run_eval(P, model, limit=limit, log=log, steps=args.steps, guidance=args.guidance, cfg=args.cfg)
+    r = run_eval(P, model, limit=limit, log=log, steps=args.steps, guidance=args.guidance, img_cfg=args.img_cfg)
     log(f"eval done in {time.time() - t:.0f}s:", json.dumps({k: v for k, v in r.items()}))
     if args.no_write:
         return
@@ -258,7 +261,7 @@ def main(argv=None):
         "edit_preserved": r["edit_preserved"],
         "n": {"judge_images": rj.get("n_images"), "judge_objects": rj.get("n_objects"),
               "t2i": r["t2i_n"], "edit": r["edit_n"]},
-        "steps": r["steps"], "guidance": r["guidance"],
+        "steps": r["steps"], "guidance": r["guidance"], "true_cfg": r["true_cfg"],
         "t2i_by_objects": r["t2i_by_objects"], "edit_by_parts": r["edit_by_parts"],
         "edit_failures": r["edit_failures"],
         "seconds_per_image_20_steps": (max(x for x in (ort["seconds_t2i"], ort["seconds_edit"]) if x is not None)

@@ -60,8 +60,9 @@ def sigma_schedule(steps: int, seq_len: int = 16, cfg=SCHEDULER_CONFIG) -> np.nd
 class Sampler:
     """Runs the tiny Kontext model's torch modules exactly like the ONNX pipeline."""
 
-    def __init__(self, clip, t5, transformer, vae, stats, clip_tok, t5_tok):
+    def __init__(self, clip, t5, transformer, vae, stats, clip_tok, t5_tok, true_cfg: bool = True):
         self.clip, self.t5, self.tr, self.vae = clip, t5, transformer, vae
+        self.true_cfg = true_cfg
         self.shift, self.scale = stats["shift_factor"], stats["scaling_factor"]
         self.clip_tok, self.t5_tok = clip_tok, t5_tok
 
@@ -85,12 +86,19 @@ class Sampler:
         return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
     @torch.no_grad()
-    def sample(self, texts, seeds, steps=20, guidance=1.0, context=None, text_emb=None, cfg=None) -> torch.Tensor:
+    def sample(self, texts, seeds, steps=20, guidance=1.0, context=None, text_emb=None, on_pass=None,
+               img_cfg=None) -> torch.Tensor:
         """-> normalised latents (B, 16, 8, 8). context: normalised source latents or None.
-        cfg: optional classifier-free guidance scale (an experiment, not the engine's procedure)."""
+        With true_cfg (the manifest's guidance_mode "true_cfg", the engine's FluxSpec.trueCfg) and
+        guidance > 1, each step also runs the empty prompt and takes v_neg + g (v - v_neg); the
+        embedded guidance input gets 1. on_pass("prompt" | "negative") runs before each transformer
+        call (SliderEdit's per-token scales address the prompt only). img_cfg: an experiment (image
+        guidance, InstructPix2Pix-style), not the engine's procedure."""
         B = len(seeds)
         ctx, pooled = text_emb if text_emb is not None else self.encode_text(texts)
+        cfg = guidance if self.true_cfg and guidance > 1 else None
         if cfg is not None:
+            guidance = 1.0
             uctx, upooled = self.encode_text([""] * B)
         x = torch.from_numpy(np.stack([philox_noise(s, (1, LATENT_C, LATENT_HW, LATENT_HW))[0] for s in seeds]))
         n_img = (LATENT_HW // 2) ** 2
@@ -106,9 +114,17 @@ class Sampler:
         for i in range(steps):
             t = torch.full((B,), float(np.float32(sig[i])))
             inp = xp if cpk is None else torch.cat([xp, cpk], 1)
+            if on_pass:
+                on_pass("prompt")
             v = self.tr(inp, ctx, pooled, t, ids, txt_ids, g)[:, :n_img]
             if cfg is not None:
+                if on_pass:
+                    on_pass("negative")
                 vu = self.tr(inp, uctx, upooled, t, ids, txt_ids, g)[:, :n_img]
-                v = vu + cfg * (v - vu)
+                if img_cfg is not None and cpk is not None:
+                    vuu = self.tr(xp, uctx, upooled, t, ids[:n_img], txt_ids, g)
+                    v = vuu + img_cfg * (vu - vuu) + cfg * (v - vu)
+                else:
+                    v = vu + cfg * (v - vu)
             xp = xp + float(np.float32(sig[i + 1] - sig[i])) * v
         return unpack(xp, LATENT_HW, LATENT_HW)

@@ -30,7 +30,9 @@ def write_report_md(P, r: dict) -> None:
           f"| edits: every unrequested attribute preserved | {_f(r['edit_preserved'])} | >= 0.90 | {n['edit']} edits |",
           f"| seconds per 64x64 image, 20 steps, onnxruntime-node CPU | {_f(r.get('seconds_per_image_20_steps'), 3)} "
           f"| <= 1.0 | t2i {_f(r.get('seconds_t2i_20_steps'), 3)}, edit {_f(r.get('seconds_edit_20_steps'), 3)} |",
-          "", f"Sampling: {r['steps']} Euler steps, guidance input {r['guidance']}.", ""]
+          "", f"Sampling: {r['steps']} Euler steps, "
+          + (f"true classifier-free guidance {r['guidance']} with the empty prompt (two transformer passes a step)."
+             if r.get("true_cfg") and r["guidance"] > 1 else f"guidance input {r['guidance']} (one pass a step)."), ""]
     L += ["## Breakdown", "",
           "Text-to-image by number of shapes: " + ", ".join(f"{k}: {_f(v, 3)}" for k, v in r["t2i_by_objects"].items()),
           "", "| parts | applied | preserved | n |", "| --- | --- | --- | --- |"]
@@ -66,8 +68,9 @@ METHOD = """## What is measured, exactly
   whose source or target caption is an eval prompt or whose (source caption, instruction) is
   an eval edit; the judge never trains on a scene equal (up to jitter) to any eval scene.
 - Procedure per item (the engine re-implements it; `docs/zoo-contract.md`): Philox noise from
-  the item's seed, steps and guidance from the manifest defaults, Euler flow matching on the
-  shifted schedule, VAE decode, uint8 = round(clamp((x + 1) / 2, 0, 1) * 255), judge on
+  the item's seed, steps and guidance from the manifest defaults (guidance_mode true_cfg: each
+  step also runs the empty prompt, v_neg + g (v - v_neg)), Euler flow matching on the shifted
+  schedule, VAE decode, uint8 = round(clamp((x + 1) / 2, 0, 1) * 255), judge on
   uint8 / 255. Edit sources are read from the PNG files and encoded with the VAE encoder.
 - Judge decoding: a cell holds a shape when its most likely shape class is not "empty"; the
   shape's color and size are the argmaxes of that cell; background is the argmax.

@@ -367,10 +367,14 @@ def check(P, model, adapters, fz, n_items, log, bs=96):
             if mode == "stlora":
                 st[b, :, 0] = token_scales(T, [spans[n][i]], [1.0])
             gst[b] = 1.0 if mode == "gstlora" else 0.0
-        adapters["stlora"].set_scale(st)
-        adapters["gstlora"].set_scale(gst)
+
+        def on_pass(which, st=st, gst=gst):
+            # both adapters address the prompt's tokens: the CFG pass on the empty prompt runs the plain
+            # model, as in the engine (adapters/stack.ts)
+            adapters["stlora"].set_scale(st if which == "prompt" else 0.0)
+            adapters["gstlora"].set_scale(gst if which == "prompt" else 0.0)
         z = sampler.sample([items[n]["instruction"] for n, _, _ in chunk], [items[n]["seed"] for n, _, _ in chunk],
-                           steps, guidance, context=src[[n for n, _, _ in chunk]])
+                           steps, guidance, context=src[[n for n, _, _ in chunk]], on_pass=on_pass)
         judged += judge_images(judge, sampler.decode(z))
     for a in adapters.values():
         a.set_scale(0.0)
@@ -537,13 +541,12 @@ def main(argv=None):
     if args.steps is not None:
         steps = {k: args.steps for k in STEPS}
     batch = args.batch or (4 if smoke else BATCH)
-    guidance = defaults(P)[1]
-    fz = Frozen(model, guidance)
+    fz = Frozen(model, 1.0)   # the embedded guidance input (inert; true CFG feeds it 1)
     adapters = {"stlora": Adapter("stlora", tr, st_targets(n_double), "lora", RANK, ALPHA, SEED + 2),
                 "gstlora": Adapter("gstlora", tr, gst_targets(n_double), "lora", RANK, ALPHA, SEED + 3)}
     pairs = Pairs(P, 1 if smoke else N_DATA_CHUNKS, fz.t5_tok, 8 if smoke else N_VAL)
     log(f"data: {len(pairs.train)} training pairs, {len(pairs.val)} held-out, {pairs.dropped} dropped (spans); "
-        f"base model {base_ck}; guidance {guidance}")
+        f"base model {base_ck}")
     fin_path = P.ckpt / "slideredit_final.pt"
     fin = load_ckpt(fin_path)
     budget_s = args.minutes * 60 if args.minutes else None
@@ -596,7 +599,7 @@ def main(argv=None):
         "training": {"objective": "partial prompt suppression (see zoo/slideredit.py)", "batch": batch, "lr": LR,
                      "optimizer": f"AdamW(0.9, 0.999, wd 1e-4), {WARMUP} warm-up steps then cosine to 0.1 lr, grad clip 1",
                      "alpha_trained": 1.0, "x0": f"source latent with p={P_SOURCE_X0}, else target latent",
-                     "t": "shift_mu(U(0,1)), mu for 16 image tokens", "guidance": guidance,
+                     "t": "shift_mu(U(0,1)), mu for 16 image tokens", "guidance_input": fz.g,
                      "train_pairs": int(len(pairs.train)), "seconds": round(sum(state["seconds"].values())),
                      "budget_seconds": args.minutes * 60 if args.minutes else None},
         "references": refs,

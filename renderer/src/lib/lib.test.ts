@@ -65,6 +65,7 @@ describe('model capabilities', () => {
       'toString',
     ]);
     expect([guidanceLabel('flow-euler'), guidanceLabel('euler-a'), guidanceLabel('')]).toEqual(['Guidance', 'CFG scale', 'Guidance']);
+    expect(guidanceLabel('flow-euler', true)).toBe('CFG scale');
   });
 
   it("sizes edits like the engine: the model's size when fixed, else the source's shape at its pixel count", () => {

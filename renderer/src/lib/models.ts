@@ -57,8 +57,13 @@ export function isFlowScheduler(kind: string): boolean {
 }
 
 /** "Guidance" for FLUX (flow matching), "CFG scale" for classifier-free guidance models (SD). */
-export function guidanceLabel(scheduler: string): string {
-  return scheduler === '' || isFlowScheduler(scheduler) ? 'Guidance' : 'CFG scale';
+/**
+ * What the guidance number is called: "CFG scale" for classifier-free guidance (SD samplers, and
+ * FLUX models that run true CFG with a negative prompt: `classifierFree`), "Guidance" for
+ * guidance-distilled FLUX's embedded scalar.
+ */
+export function guidanceLabel(scheduler: string, classifierFree = false): string {
+  return !classifierFree && (scheduler === '' || isFlowScheduler(scheduler)) ? 'Guidance' : 'CFG scale';
 }
 
 export interface Size {
