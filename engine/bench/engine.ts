@@ -48,7 +48,7 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
     const stepped: number[] = [];
     const ratios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      bare.push(await bareStepMs(bareModel, size, 20));
+      bare.push(await bareStepMs(bareModel, size, 20, descriptor.info.defaults.guidance));
       stepped.push(await stepMs(20, r + 1));
       ratios.push(stepped.at(-1)! / bare.at(-1)!);
     }

@@ -44,7 +44,8 @@ export async function benchRpc(options: { modelDir?: string; steps?: number; rou
   const entry = describeModelFolder(modelDir, true);
   const pipeline = await FluxPipeline.load(entry, 'cpu');
   let size = entry.info.defaults.width;
-  while ((await bareStepMs(pipeline, { width: size, height: size }, 5)) < MIN_STEP_MS && size < 1024) size *= 2;
+  const guidance = entry.info.defaults.guidance;
+  while ((await bareStepMs(pipeline, { width: size, height: size }, 5, guidance)) < MIN_STEP_MS && size < 1024) size *= 2;
 
   const engine = await EngineChild.start(['--data-dir', path.join(mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-')), 'data'), '--models', modelDir]);
   try {
@@ -58,7 +59,7 @@ export async function benchRpc(options: { modelDir?: string; steps?: number; rou
     const rpc: number[] = [];
     const ratios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      bare.push(await bareStepMs(pipeline, { width: size, height: size }, steps));
+      bare.push(await bareStepMs(pipeline, { width: size, height: size }, steps, guidance));
       rpc.push(await rpcStepMs(engine, size, steps, 2 + r));
       ratios.push(rpc.at(-1)! / bare.at(-1)!);
     }

@@ -178,6 +178,11 @@ export class FluxPipeline implements Pipeline {
     }
   }
 
+  /** Whether a step at this guidance also runs the negative prompt (true CFG), so two denoiser runs. */
+  runsNegativePass(guidance: number): boolean {
+    return this.parts.trueCfg && guidance > 1;
+  }
+
   generate(input: GenerateInput, hooks: RunHooks): Promise<RgbImage> {
     this.checkSize(input.width, input.height);
     return this.denoise(input.prompt, null, input, hooks, input.negativePrompt);
@@ -241,7 +246,7 @@ export class FluxPipeline implements Pipeline {
     negativePrompt = '',
   ): Promise<RgbImage> {
     // The negative prompt is encoded first: in low-memory mode encoding releases the transformer.
-    const negativeEncoding = this.parts.trueCfg && input.guidance > 1 ? await this.encodeText(negativePrompt) : null;
+    const negativeEncoding = this.runsNegativePass(input.guidance) ? await this.encodeText(negativePrompt) : null;
     const step = await this.stepInputs(text, context, input);
     const negative = negativeEncoding ? await this.stepInputs(negativeEncoding, context, input) : null;
     throwIfCancelled(hooks.signal);

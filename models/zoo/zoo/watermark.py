@@ -2,8 +2,9 @@
 
     /usr/bin/python3 -m zoo.watermark train [--steps N]                  # phase 1 (resumable)
     /usr/bin/python3 -m zoo.watermark readout [--steps N] [--gen-steps N]  # phase 1b (read-out, host cancellation)
+    /usr/bin/python3 -m zoo.watermark generator [--write-steps N] [--read-steps N]  # phase 1c (in-app keys)
     /usr/bin/python3 -m zoo.watermark key --bits HEX12 [--name NAME] --out DIR [--write-steps N] [--read-steps N]
-    /usr/bin/python3 -m zoo.watermark export                             # models/tiny/watermark/
+    /usr/bin/python3 -m zoo.watermark export [--generator-only]          # models/tiny/watermark/
     /usr/bin/python3 -m zoo.watermark [--smoke]                          # train + export
 
 Phase 1 trains, jointly, a 48-bit extractor and a key-conditioned LoRA generator (key bits -> rank-4
@@ -25,6 +26,11 @@ what it was), the conv branch is trained to read the bits of clean + pattern (ra
 imperfectly) after the attacks: it learns to subtract the scene's projection, and reads such images
 at 0.9998 on held-out scenes. Then the key-to-LoRA generator is fine-tuned against the new frozen
 extractor (BCE after the attacks, image loss held at the PSNR target), so in-app keys follow it.
+
+Phase 1c (`generator`) replaces the three-conv generator for keys made in the app: KeyToLoraLinear,
+rank 48 on every decoder conv, linear in the bits (dW = B diag(M s) A), first regressed onto random
+keys' template patterns, then trained on the bits read back after the attacks through the frozen
+phase-1b extractor. export writes it as key_to_lora.onnx when it is done.
 
 Phase 2 (`key`) trains one key's own LoRA, rank 4 on every decoder conv (27 layers; why all of
 them: wm_model.decoder_convs), against the frozen extractor: first a regression of the watermark
@@ -54,8 +60,8 @@ import torch.nn.functional as F
 from . import wm_noise as N
 from .common import (OPSET, Logger, check_onnx, load_ckpt, paths_from_args, run_node_json, save_ckpt,
                      seed_all, set_threads, write_json)
-from .wm_model import (ALPHA, BITS, RANK, TARGETS, Extractor, KeyToLora, KeyToLoraExport, decoder_convs,
-                       decoder_prefix, decoder_tail, get_module, install_lora, peft_name, set_lora)
+from .wm_model import (ALPHA, BITS, RANK, TARGETS, Extractor, KeyToLora, KeyToLoraExport, KeyToLoraLinear,
+                       decoder_convs, decoder_prefix, decoder_tail, get_module, install_lora, peft_name, set_lora)
 
 SEED = 7007
 TRAIN_POOL, HELDOUT_POOL = 1024, 256
@@ -75,6 +81,13 @@ READOUT_RESIDUAL = 0.3     # the write residual's largest power, relative to the
 KEY_WRITE_STEPS = 1200     # per-key stage 1: regression onto the key's pattern (~0.9 s/step, batch 8)
 KEY_READ_STEPS = 200       # per-key stage 2: EW-LoRA through the extractor and the attacks
 KEY_PATTERN_DB = 31.0      # the pattern's own PSNR (its fit error costs some of the margin to 30 dB)
+GEN_RANK = 48              # phase 1c: one signed direction per bit
+GEN_WRITE_STEPS = 2201     # phase 1c stage 1: regression onto random keys' patterns (~1 s/step, batch 8)
+GEN_READ_STEPS = 2688      # phase 1c stage 2: the bit loss through the extractor and the attacks (~1 s/step)
+GEN_PSNR = 32.0            # phase 1c stage 2: the image loss weight's PSNR target ...
+GEN_MIN_W_IMG = 1.0        # ... and its floor, with the gradient norm clipped to 1 at lr 1e-4: without them
+                           # (lr 3e-4, floor 0.01) the image term fell to nothing and the PSNR collapsed
+                           # to 23 dB at about 1,200 steps
 CKPT_EVERY_S = 150
 
 
@@ -262,9 +275,10 @@ def train(P, log, steps: int, smoke: bool):
 
 
 def load_trained(P, phase: str = "latest"):
-    """(generator, extractor, checkpoint), frozen. phase "latest": phase 1b's when it is done (the
-    read-out the keys are written for), else phase 1's; "1": phase 1's."""
-    ck = load_ckpt(P.ckpt / "watermark_readout.pt") if phase == "latest" else None
+    """(generator, extractor, checkpoint), frozen. phase "latest": the extractor of phase 1b when it
+    is done (the read-out the keys are written for), else phase 1's, and phase 1c's generator when it
+    is done, else that phase's; "1b": phase 1b's (or 1's) extractor and generator; "1": phase 1's."""
+    ck = load_ckpt(P.ckpt / "watermark_readout.pt") if phase in ("latest", "1b") else None
     if ck is not None and not ck["state"].get("done"):
         ck = None
     if ck is None:
@@ -276,10 +290,20 @@ def load_trained(P, phase: str = "latest"):
     gen_net, ext = KeyToLora(ck["shapes"]), Extractor()
     gen_net.load_state_dict(ck["gen"])
     ext.load_state_dict(ck["ext"])
+    gc = load_ckpt(P.ckpt / "watermark_generator.pt") if phase == "latest" else None
+    if gc is not None and gc["state"].get("done"):      # phase 1c's generator replaces the three-conv one
+        gen_net = KeyToLoraLinear(gc["shapes"], rank=gc["rank"])
+        gen_net.load_state_dict(gc["gen"])
+        ck = dict(ck, generator=gc["state"])
     gen_net.eval(), ext.eval()
     for p in list(gen_net.parameters()) + list(ext.parameters()):
         p.requires_grad_(False)
     return gen_net, ext, ck
+
+
+def generator_scale(gen_net) -> tuple[int, float]:
+    """(rank, alpha) of a generator's LoRAs."""
+    return (gen_net.rank, float(gen_net.rank)) if isinstance(gen_net, KeyToLoraLinear) else (RANK, ALPHA)
 
 
 # ---------------------------------------------------------------- phase 1b
@@ -399,6 +423,83 @@ def readout(P, log, steps: int, gen_steps: int, smoke: bool):
     gen_net.eval()
     save(done=True)
     log(f"phase 1b done: {path}")
+
+
+# ---------------------------------------------------------------- phase 1c
+def generator(P, log, write_steps: int, read_steps: int, smoke: bool):
+    """Phase 1c: the in-app key generator over every decoder conv (KeyToLoraLinear), against the
+    phase-1b extractor (frozen): stage 1 regresses (watermarked - clean) onto random keys' template
+    patterns, stage 2 trains on the bits read back after the attacks, with the image loss weighted by
+    phase 1's rule toward GEN_PSNR. -> .cache/ckpt/watermark_generator.pt (resumable)"""
+    path = P.ckpt / "watermark_generator.pt"
+    _, ext, _ = load_trained(P, phase="1b")
+    ck = load_ckpt(path)
+    if ck is not None and ck["state"].get("done") and ck["steps"] == [write_steps, read_steps]:
+        log(f"{path} is complete ({write_steps} + {read_steps} steps)")
+        return
+    vae = load_frozen_vae(P)
+    targets = decoder_convs(vae)
+    layers = install_lora(vae, targets)
+    shapes = {t: tuple(get_module(vae, t).base.weight.shape) for t in targets}
+    gen_net = KeyToLoraLinear(shapes, rank=GEN_RANK)
+    state = {"write_step": 0, "read_step": 0, "w_img": GEN_MIN_W_IMG, "seconds": 0.0}
+    opt = torch.optim.Adam(gen_net.parameters(), lr=3e-4)
+    if ck is not None:
+        gen_net.load_state_dict(ck["gen"])
+        state = ck["state"]
+        if ck.get("opt") is not None:
+            opt.load_state_dict(ck["opt"])
+        log(f"resumed phase 1c at {state['write_step']} + {state['read_step']}")
+    data = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)
+    mean = data["mean"].float()
+    with torch.no_grad():
+        clean_all = torch.cat([decode_full(vae, layers, mean[i:i + 64], None) for i in range(0, len(mean), 64)])
+    batch, t0, t_last, sec0, run = (4 if smoke else 8), time.time(), time.time(), state["seconds"], None
+    stage2_opt = state["read_step"] > 0      # a resumed stage 2 has its own optimizer state already
+
+    def save(done=False):
+        state["seconds"] = sec0 + time.time() - t0
+        save_ckpt(path, {"gen": gen_net.state_dict(), "opt": opt.state_dict(), "state": dict(state, done=done),
+                         "steps": [write_steps, read_steps], "shapes": shapes, "rank": GEN_RANK})
+
+    while state["write_step"] + state["read_step"] < write_steps + read_steps:
+        reading = state["write_step"] >= write_steps
+        step = state["read_step"] if reading else state["write_step"]
+        if reading and not stage2_opt:
+            opt = torch.optim.Adam(gen_net.parameters(), lr=1e-4)   # stage 2 starts with a fresh optimizer
+            stage2_opt, run = True, None
+        g = torch.Generator().manual_seed(SEED * 13 + step)
+        idx = torch.randint(0, len(mean), (batch,), generator=g)
+        bits = torch.randint(0, 2, (batch, BITS), generator=g).float()
+        wm = decode_full(vae, layers, mean[idx], gen_net(bits))
+        if reading:
+            logits = ext(attacked(N.to_uint8_grid(wm), attack_names(g), g))
+            target = bits.repeat(logits.shape[0] // batch, 1)
+            loss = F.binary_cross_entropy_with_logits(logits, target) + state["w_img"] * image_loss(wm, clean_all[idx])
+            v = ((logits > 0).float() == target).float().mean().item()
+        else:
+            with torch.no_grad():
+                pats = key_pattern(ext, bits, KEY_PATTERN_DB)
+            loss = F.mse_loss(wm - clean_all[idx], pats)
+            v = loss.item()
+        opt.zero_grad()
+        loss.backward()
+        if reading:
+            torch.nn.utils.clip_grad_norm_(gen_net.parameters(), 1.0)
+        opt.step()
+        if reading:
+            state["w_img"] = max(GEN_MIN_W_IMG, next_w_img(state["w_img"], GEN_PSNR, psnr(wm.detach(), clean_all[idx])))
+        run = v if run is None else 0.98 * run + 0.02 * v
+        state["read_step" if reading else "write_step"] = step + 1
+        if step % 50 == 0:
+            what = f"attacked acc {run:.3f} w_img {state['w_img']:.2f}" if reading else f"pattern residual {run:.2e}"
+            log(f"generator {'read' if reading else 'write'} {step + 1}/{read_steps if reading else write_steps} "
+                f"{what} ({time.time() - t0:.0f}s)")
+        if time.time() - t_last > CKPT_EVERY_S:
+            save()
+            t_last = time.time()
+    save(done=True)
+    log(f"phase 1c done: {path}")
 
 
 # ---------------------------------------------------------------- phase 2
@@ -603,20 +704,68 @@ def ort_parity(out: Path, gen_net, ext, log) -> dict | None:
 
 
 # ---------------------------------------------------------------- export
+def export_onnx(out: Path, log, net, name: str) -> None:
+    """extractor.onnx or key_to_lora.onnx, checked with onnx.checker."""
+    with torch.no_grad():
+        if name == "extractor.onnx":
+            torch.onnx.export(net, (torch.zeros(1, 3, 64, 64),), str(out / name), input_names=["image"],
+                              output_names=["bit_logits"],
+                              dynamic_axes={"image": {0: "batch_size"}, "bit_logits": {0: "batch_size"}},
+                              opset_version=OPSET, do_constant_folding=True)
+        else:
+            wrap = KeyToLoraExport(net)
+            torch.onnx.export(wrap, (torch.zeros(1, BITS),), str(out / name), input_names=["key_bits"],
+                              output_names=wrap.output_names(), opset_version=OPSET, do_constant_folding=True)
+    check_onnx(out / name)
+    log(f"exported {out / name} ({(out / name).stat().st_size / 1e6:.2f} MB), onnx.checker ok")
+
+
+def generated_figures(P, log, gen_net, smoke: bool) -> dict:
+    """Python-side figures of keys made by the generator: held-out scenes, a few random keys."""
+    n = 8 if smoke else HELDOUT_POOL
+    keys = torch.randint(0, 2, (max(1, n // 32), BITS), generator=torch.Generator().manual_seed(HELDOUT_SEED)).float()
+    with torch.no_grad():
+        gen_factors = [{p: (a[0], b[0]) for p, (a, b) in gen_net(k[None]).items()} for k in keys]
+    res = evaluate(P, log, lambda i: (keys[i % len(keys)], gen_factors[i % len(keys)]), n, smoke)
+    log(f"  generated LoRA ({len(keys)} random keys): {json.dumps(res)}")
+    return res
+
+
+def generator_fields(gen_net, ck) -> dict:
+    """The manifest's description of the generator key_to_lora.onnx holds."""
+    rank, alpha = generator_scale(gen_net)
+    gs = ck.get("generator")
+    return {"rank": rank, "alpha": alpha, "targets": [f"vae.{p}" for p in gen_net.shapes],
+            "generator": ({"kind": "linear in the bits over every decoder conv (phase 1c)", "rank": rank,
+                           "write_steps": int(gs["write_step"]), "read_steps": int(gs["read_step"]),
+                           "seconds": round(gs["seconds"])} if gs else
+                          {"kind": "MLP on the bits over three convs (phase 1, fine-tuned in phase 1b)", "rank": rank})}
+
+
+def export_generator(P, log, smoke: bool):
+    """Only the key-to-LoRA generator, into an existing models/tiny/watermark (after phase 1c):
+    key_to_lora.onnx, the parity check, generated keys' figures and the manifest's generator fields.
+    The extractor and the demo key stay exactly as they are."""
+    out = P.tiny / "watermark"
+    man = json.loads((out / "watermark.json").read_text())
+    gen_net, ext, ck = load_trained(P)
+    export_onnx(out, log, gen_net, "key_to_lora.onnx")
+    parity = None if smoke else ort_parity(out, gen_net, ext, log)
+    fields = generator_fields(gen_net, ck)
+    man.update({k: fields[k] for k in ("rank", "alpha", "targets")})
+    man["trained"]["generator"] = fields["generator"]
+    man["ort_parity_max_abs_diff"] = parity
+    man["python_eval"]["generated"] = generated_figures(P, log, gen_net, smoke)
+    write_json(out / "watermark.json", man)
+    log(f"wrote {out / 'key_to_lora.onnx'} and {out / 'watermark.json'}")
+
+
 def export(P, log, smoke: bool, key_steps: tuple[int, int]):
     out = P.tiny / "watermark"
     out.mkdir(parents=True, exist_ok=True)
     gen_net, ext, ck = load_trained(P)
-    with torch.no_grad():
-        torch.onnx.export(ext, (torch.zeros(1, 3, 64, 64),), str(out / "extractor.onnx"), input_names=["image"],
-                          output_names=["bit_logits"], dynamic_axes={"image": {0: "batch_size"}, "bit_logits": {0: "batch_size"}},
-                          opset_version=OPSET, do_constant_folding=True)
-        wrap = KeyToLoraExport(gen_net)
-        torch.onnx.export(wrap, (torch.zeros(1, BITS),), str(out / "key_to_lora.onnx"), input_names=["key_bits"],
-                          output_names=wrap.output_names(), opset_version=OPSET, do_constant_folding=True)
-    for f in ("extractor.onnx", "key_to_lora.onnx"):
-        check_onnx(out / f)
-        log(f"exported {out / f} ({(out / f).stat().st_size / 1e6:.2f} MB), onnx.checker ok")
+    export_onnx(out, log, ext, "extractor.onnx")
+    export_onnx(out, log, gen_net, "key_to_lora.onnx")
     parity = None if smoke else ort_parity(out, gen_net, ext, log)
 
     bits = bits_from_hex(DEMO_BITS)
@@ -627,25 +776,22 @@ def export(P, log, smoke: bool, key_steps: tuple[int, int]):
     if err > 1e-4:
         raise SystemExit(f"baked watermark LoRA differs from the LoRA path by {err}")
 
-    n = 8 if smoke else HELDOUT_POOL
-    keys = torch.randint(0, 2, (max(1, n // 32), BITS), generator=torch.Generator().manual_seed(HELDOUT_SEED)).float()
-    with torch.no_grad():
-        gen_factors = [{p: (a[0], b[0]) for p, (a, b) in gen_net(k[None]).items()} for k in keys]
-    generated = evaluate(P, log, lambda i: (keys[i % len(keys)], gen_factors[i % len(keys)]), n, smoke)
-    finetuned = evaluate(P, log, lambda i: (bits, factors), n, smoke)
-    log(f"python-side figures (Pillow attacks) on {n} held-out scenes:")
-    log(f"  generated LoRA ({len(keys)} random keys): {json.dumps(generated)}")
+    log(f"python-side figures (Pillow attacks) on {8 if smoke else HELDOUT_POOL} held-out scenes:")
+    generated = generated_figures(P, log, gen_net, smoke)
+    finetuned = evaluate(P, log, lambda i: (bits, factors), 8 if smoke else HELDOUT_POOL, smoke)
     log(f"  fine-tuned demo LoRA: {json.dumps(finetuned)}")
     st = ck["state"]
     phase1 = ck.get("phase1") or {"steps": int(st["step"]), "seconds": round(st["seconds"])}
     phase1b = ({"extractor_steps": int(st["ext_step"]), "generator_steps": int(st["gen_step"]),
                 "seconds": round(st["seconds"])} if "ext_step" in st else None)
+    fields = generator_fields(gen_net, ck)
     write_json(out / "watermark.json", {
         "format": "atelier-watermark/1", "bits": BITS, "image_size": [64, 64], "input_range": [-1, 1],
-        "extractor": "extractor.onnx", "key_to_lora": "key_to_lora.onnx", "rank": RANK, "alpha": ALPHA,
-        "targets": [f"vae.{p}" for p in TARGETS],
+        "extractor": "extractor.onnx", "key_to_lora": "key_to_lora.onnx",
+        **{k: fields[k] for k in ("rank", "alpha", "targets")},
         "trained": {"steps": phase1["steps"], "seconds": phase1["seconds"], "batch": 4 if smoke else BATCH,
-                    "attacks": ["identity"] + TRAIN_ATTACKS, "readout": phase1b, "demo_key": hist},
+                    "attacks": ["identity"] + TRAIN_ATTACKS, "readout": phase1b, "generator": fields["generator"],
+                    "demo_key": hist},
         "psnr_target_db": PSNR_GOAL,
         "ort_parity_max_abs_diff": parity,
         "python_eval": {"attacks": "Pillow: JPEG q50 4:2:0; Lanczos to 32x32, bilinear back; random 90%-area window, bilinear back; GaussianBlur(1.0)",
@@ -663,7 +809,7 @@ def export(P, log, smoke: bool, key_steps: tuple[int, int]):
 # ---------------------------------------------------------------- CLI
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="all", choices=["all", "train", "readout", "key", "export"])
+    ap.add_argument("command", nargs="?", default="all", choices=["all", "train", "readout", "generator", "key", "export"])
     ap.add_argument("--smoke", action="store_true", help="a few steps into a temp dir, export, onnx.checker")
     ap.add_argument("--smoke-root", default=None)
     ap.add_argument("--steps", type=int, default=None, help=f"phase-1 steps (train; default {STEPS}) or the "
@@ -671,9 +817,13 @@ def main(argv=None):
     ap.add_argument("--gen-steps", type=int, default=None,
                     help=f"readout: the generator's steps against the new extractor (default {READOUT_GEN_STEPS})")
     ap.add_argument("--write-steps", type=int, default=None,
-                    help=f"per-key stage 1 steps (key, export; default {KEY_WRITE_STEPS})")
+                    help=f"per-key stage 1 steps (key, export; default {KEY_WRITE_STEPS}); generator: phase 1c's "
+                         f"stage 1 (default {GEN_WRITE_STEPS})")
     ap.add_argument("--read-steps", type=int, default=None,
-                    help=f"per-key stage 2 steps (key, export; default {KEY_READ_STEPS})")
+                    help=f"per-key stage 2 steps (key, export; default {KEY_READ_STEPS}); generator: phase 1c's "
+                         f"stage 2 (default {GEN_READ_STEPS})")
+    ap.add_argument("--generator-only", action="store_true",
+                    help="export: only key_to_lora.onnx and its figures (the extractor and demo key stay)")
     ap.add_argument("--bits", help="key: 12 hex digits (48 bits, most significant bit first)")
     ap.add_argument("--name", default=None, help="key: file name stem (default key-<bits>)")
     ap.add_argument("--out", default=None, help="key: output folder")
@@ -688,7 +838,13 @@ def main(argv=None):
     if args.command in ("all", "readout"):
         readout(P, log, args.steps if args.command == "readout" and args.steps else (3 if args.smoke else READOUT_STEPS),
                 args.gen_steps or (3 if args.smoke else READOUT_GEN_STEPS), args.smoke)
-    if args.command in ("all", "export"):
+    if args.command in ("all", "generator"):
+        own = args.command == "generator"
+        generator(P, log, (args.write_steps if own and args.write_steps else (3 if args.smoke else GEN_WRITE_STEPS)),
+                  (args.read_steps if own and args.read_steps else (3 if args.smoke else GEN_READ_STEPS)), args.smoke)
+    if args.command == "export" and args.generator_only:
+        export_generator(P, log, args.smoke)
+    elif args.command in ("all", "export"):
         export(P, log, args.smoke, key_steps)
     if args.command == "key":
         if not args.bits or not args.out:

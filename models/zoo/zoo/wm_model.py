@@ -15,6 +15,8 @@ multiply-adds.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -35,7 +37,8 @@ def get_module(root: nn.Module, path: str) -> nn.Module:
 
 class LoraConv(nn.Module):
     """A frozen Conv2d plus an optional LoRA delta: y = conv(x) + (alpha / r) * B (A * x).
-    A: (N, r, in, kh, kw) per sample or (r, in, kh, kw) shared; B: (N, out, r) or (out, r)."""
+    A: (N, r, in, kh, kw) per sample or (r, in, kh, kw) shared; B: (N, out, r) or (out, r); r is the
+    factors' own (the zoo's LoRAs all have alpha = r, so the scale is 1 whatever the rank)."""
 
     def __init__(self, base: nn.Conv2d, rank: int = RANK, alpha: float = ALPHA):
         super().__init__()
@@ -52,7 +55,7 @@ class LoraConv(nn.Module):
         a = self.A if self.A.dim() == 5 else self.A.unsqueeze(0).expand(n, *self.A.shape)
         b = self.B if self.B.dim() == 3 else self.B.unsqueeze(0).expand(n, *self.B.shape)
         patches = F.unfold(x, self.base.kernel_size, padding=self.base.padding, stride=self.base.stride)
-        h = torch.bmm(a.reshape(n, self.rank, -1), patches)
+        h = torch.bmm(a.reshape(n, a.shape[1], -1), patches)     # the factors' own rank
         d = torch.bmm(b, h).view(n, -1, *y.shape[-2:])
         return y + self.scale * d
 
@@ -181,6 +184,35 @@ class KeyToLora(nn.Module):
         n, res = key_bits.shape[0], {}
         for j, (p, (o, i, kh, kw)) in enumerate(self.shapes.items()):
             res[p] = (parts[2 * j].view(n, self.rank, i, kh, kw), parts[2 * j + 1].view(n, o, self.rank))
+        return res
+
+
+class KeyToLoraLinear(nn.Module):
+    """The in-app key generator over every decoder conv (phase 1c): per conv, dW = B diag(M s) A with
+    s the key's bits as +-1, rank r (48): one signed direction per bit through shared, learned A, B
+    and M, so the LoRA is linear in the bits, as the key's template pattern is. Why every conv: a
+    delta on one layer is linear in that layer's features, which barely vary in space on flat
+    scenes; together the convs can write a scene-independent pattern (models/zoo/README.md).
+    Same interface as KeyToLora: {path: (A (N, r, in, kh, kw), B (N, out, r))}; alpha = r (scale 1,
+    as LoraConv's default alpha / rank)."""
+
+    def __init__(self, shapes: dict, bits: int = BITS, rank: int = 48):
+        super().__init__()
+        self.rank = rank
+        self.shapes = {p: tuple(s) for p, s in shapes.items()}      # path -> (out, in, kh, kw)
+        self.A = nn.ParameterDict()
+        self.B = nn.ParameterDict()
+        self.M = nn.Parameter(torch.eye(bits)[:rank] if rank <= bits else torch.randn(rank, bits) / bits ** 0.5)
+        for p, (o, i, kh, kw) in self.shapes.items():
+            self.A[p.replace(".", "_")] = nn.Parameter(torch.randn(rank, i, kh, kw) / math.sqrt(i * kh * kw))
+            self.B[p.replace(".", "_")] = nn.Parameter(torch.zeros(o, rank))
+
+    def forward(self, key_bits):
+        s = (key_bits * 2 - 1) @ self.M.T                  # (N, r)
+        n, res = key_bits.shape[0], {}
+        for p in self.shapes:
+            a, b = self.A[p.replace(".", "_")], self.B[p.replace(".", "_")]
+            res[p] = (s[:, :, None, None, None] * a.unsqueeze(0), b.unsqueeze(0).expand(n, -1, -1))
         return res
 
 
