@@ -83,7 +83,7 @@ KEY_READ_STEPS = 200       # per-key stage 2: EW-LoRA through the extractor and 
 KEY_PATTERN_DB = 31.0      # the pattern's own PSNR (its fit error costs some of the margin to 30 dB)
 GEN_RANK = 48              # phase 1c: one signed direction per bit
 GEN_WRITE_STEPS = 2201     # phase 1c stage 1: regression onto random keys' patterns (~1 s/step, batch 8)
-GEN_READ_STEPS = 2688      # phase 1c stage 2: the bit loss through the extractor and the attacks (~1 s/step)
+GEN_READ_STEPS = 5000      # phase 1c stage 2: the bit loss through the extractor and the attacks (~0.8 s/step)
 GEN_PSNR = 32.0            # phase 1c stage 2: the image loss weight's PSNR target ...
 GEN_MIN_W_IMG = 1.0        # ... and its floor, with the gradient norm clipped to 1 at lr 1e-4: without them
                            # (lr 3e-4, floor 0.01) the image term fell to nothing and the PSNR collapsed
