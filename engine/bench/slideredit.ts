@@ -41,7 +41,6 @@ export async function benchSliderEdit(flags: { modelDir?: string }): Promise<Fig
   const runner = new SliderEditRunner(new AdapterManager(work));
   const { steps, guidance } = descriptor.info.defaults;
   const hooks = { signal: new AbortController().signal };
-  const trueCfg = descriptor.spec.pipeline === 'flux' && descriptor.spec.trueCfg && guidance > 1;
   const job = (strengths: number[]): SliderJob => ({
     modelId: descriptor.info.id,
     modelDir,
@@ -74,7 +73,7 @@ export async function benchSliderEdit(flags: { modelDir?: string }): Promise<Fig
   };
   try {
     const main = await rounds(guidance);
-    const onePass = trueCfg ? await rounds(1) : null;
+    const onePass = pipeline.runsNegativePass(guidance) ? await rounds(1) : null;
     return {
       suite: 'slideredit',
       model: descriptor.info.name,

@@ -38,10 +38,9 @@ if (!checkpoints) {
       const descriptor = describeModelFolder(modelDir, true);
       const pipeline = await FluxPipeline.load(descriptor, 'cpu', { graphCacheDir: tempDir() });
       const runner = new SliderEditRunner(new AdapterManager(tempDir()));
+      const passes = pipeline.runsNegativePass(descriptor.info.defaults.guidance) ? 2 : 1;
       const items = readEditSet(path.join(evalDir, 'edit.json')).items.filter((i) => i.n_parts >= 2).slice(0, 2);
       const input = { steps: 4, guidance: descriptor.info.defaults.guidance };
-      const spec = descriptor.spec;
-      const passes = spec.pipeline === 'flux' && spec.trueCfg && input.guidance > 1 ? 2 : 1;
       try {
         for (const item of items) {
           const bytes = new Uint8Array(readFileSync(path.join(evalDir, item.source)));

@@ -47,17 +47,28 @@ export function defaultWatermarkDir(): string {
 }
 
 export function readJsonFile<T extends z.ZodTypeAny>(file: string, schema: T, what: string): z.infer<T> {
-  let json: unknown;
+  let text: string;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw new EngineError(missing ? 'not_found' : 'bad_input', `${file}: ${missing ? `${what} not found` : `cannot read the ${what} (${messageOf(error)})`}`);
   }
+  return parseJsonText(text, schema, what, file);
+}
+
+/** JSON text (a file's contents, or bytes the app received) checked against `schema`; `name` names it in errors. */
+export function parseJsonText<T extends z.ZodTypeAny>(text: string, schema: T, what: string, name: string): z.infer<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new EngineError('bad_input', `${name}: cannot read the ${what} (${messageOf(error)})`);
+  }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new EngineError('bad_input', `${file}: not a valid ${what}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new EngineError('bad_input', `${name}: not a valid ${what}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
   return parsed.data;
 }

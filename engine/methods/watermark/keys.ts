@@ -14,7 +14,7 @@ import path from 'node:path';
 import { EngineError, messageOf } from '../../errors.js';
 import { loadAdapterFile } from '../../adapters/loaded.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../stores/atomic.js';
-import { KeyFile, readJsonFile, type WatermarkAssets } from './assets.js';
+import { KeyFile, parseJsonText, readJsonFile, type WatermarkAssets } from './assets.js';
 import { bitsFromHex, randomKeyHex, type Bits } from './bits.js';
 import { generateLora, writeKeyLora } from './lora-generator.js';
 
@@ -147,15 +147,7 @@ export class KeyStore {
    * `lora` its LoRA's bytes; `keyName` and `loraName` name them in errors.
    */
   async importBytes(keyText: string, keyName: string, lora: Uint8Array, loraName: string, name?: string): Promise<WatermarkKey> {
-    let json: unknown;
-    try {
-      json = JSON.parse(keyText);
-    } catch (error) {
-      throw new EngineError('bad_input', `${keyName}: not JSON (${messageOf(error)})`);
-    }
-    const parsed = KeyFile.safeParse(json);
-    if (!parsed.success) throw new EngineError('bad_input', `${keyName}: not a watermark key file (${parsed.error.issues.map((i) => `${i.path.join('.') || 'file'}: ${i.message}`).join('; ')})`);
-    return this.importParsed(parsed.data, keyName, lora, loraName, name);
+    return this.importParsed(parseJsonText(keyText, KeyFile, 'watermark key file', keyName), keyName, lora, loraName, name);
   }
 
   /**

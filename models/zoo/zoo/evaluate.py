@@ -156,7 +156,7 @@ def ort_check(P, model, log, n=4, repeats=5):
                       "noise": philox_noise(it["seed"], (1, 16, 8, 8)).reshape(-1).tolist(), "source": src})
         py.append(sampler.decode(sampler.sample([text], [it["seed"]], steps, g, context=ctx))[0])
     sig = [float(np.float32(s)) for s in sigma_schedule(steps, 16)]
-    cfg = g if sampler.true_cfg and g > 1 else None
+    cfg = sampler.cfg_scale(g)
     req = {"model_dir": str(P.kontext), "steps": steps, "guidance": 1.0 if cfg else g, "cfg": cfg, "sigmas": sig,
            "repeats": repeats, "shift": sampler.shift, "scale": sampler.scale, "items": items,
            "negative": {"clip_ids": sampler.clip_tok.encode(""), "t5_ids": sampler.t5_tok.encode("")}}

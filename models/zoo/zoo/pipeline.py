@@ -85,6 +85,10 @@ class Sampler:
         y = torch.round(((x + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0)
         return y.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
 
+    def cfg_scale(self, guidance: float) -> float | None:
+        """The true-CFG scale at this guidance (the negative pass runs), or None (one pass)."""
+        return guidance if self.true_cfg and guidance > 1 else None
+
     @torch.no_grad()
     def sample(self, texts, seeds, steps=20, guidance=1.0, context=None, text_emb=None, on_pass=None,
                img_cfg=None) -> torch.Tensor:
@@ -96,7 +100,7 @@ class Sampler:
         guidance, InstructPix2Pix-style), not the engine's procedure."""
         B = len(seeds)
         ctx, pooled = text_emb if text_emb is not None else self.encode_text(texts)
-        cfg = guidance if self.true_cfg and guidance > 1 else None
+        cfg = self.cfg_scale(guidance)
         if cfg is not None:
             guidance = 1.0
             uctx, upooled = self.encode_text([""] * B)

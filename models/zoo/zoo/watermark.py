@@ -301,11 +301,6 @@ def load_trained(P, phase: str = "latest"):
     return gen_net, ext, ck
 
 
-def generator_scale(gen_net) -> tuple[int, float]:
-    """(rank, alpha) of a generator's LoRAs."""
-    return (gen_net.rank, float(gen_net.rank)) if isinstance(gen_net, KeyToLoraLinear) else (RANK, ALPHA)
-
-
 # ---------------------------------------------------------------- phase 1b
 def smooth_residual(n: int, power: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """(n, 3, 64, 64) smooth random fields (from 4x4 to 32x32 noise, bilinear) of the given mean
@@ -452,8 +447,7 @@ def generator(P, log, write_steps: int, read_steps: int, smoke: bool):
         log(f"resumed phase 1c at {state['write_step']} + {state['read_step']}")
     data = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)
     mean = data["mean"].float()
-    with torch.no_grad():
-        clean_all = torch.cat([decode_full(vae, layers, mean[i:i + 64], None) for i in range(0, len(mean), 64)])
+    clean_all = clean_decodes(vae, layers, mean)
     batch, t0, t_last, sec0, run = (4 if smoke else 8), time.time(), time.time(), state["seconds"], None
     stage2_opt = state["read_step"] > 0      # a resumed stage 2 has its own optimizer state already
 
@@ -503,6 +497,12 @@ def generator(P, log, write_steps: int, read_steps: int, smoke: bool):
 
 
 # ---------------------------------------------------------------- phase 2
+@torch.no_grad()
+def clean_decodes(vae, layers: dict, mean: torch.Tensor) -> torch.Tensor:
+    """The clean decoder output of every posterior mean (batches of 64)."""
+    return torch.cat([decode_full(vae, layers, mean[i:i + 64], None) for i in range(0, len(mean), 64)])
+
+
 def decode_full(vae, layers: dict, mean: torch.Tensor, factors: dict | None) -> torch.Tensor:
     """The whole decoder from posterior means, with a LoRA on any of its convs (None: clean)."""
     set_lora(layers, factors)
@@ -539,8 +539,7 @@ def finetune_key(P, log, bits: torch.Tensor, steps: tuple[int, int], smoke: bool
     _, ext, _ = load_trained(P)
     data = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)
     mean = data["mean"].float()
-    with torch.no_grad():
-        clean_all = torch.cat([decode_full(vae, layers, mean[i:i + 64], None) for i in range(0, len(mean), 64)])
+    clean_all = clean_decodes(vae, layers, mean)
     g0 = torch.Generator().manual_seed(SEED + 3)
     params = {}
     for t in targets:
@@ -733,7 +732,7 @@ def generated_figures(P, log, gen_net, smoke: bool) -> dict:
 
 def generator_fields(gen_net, ck) -> dict:
     """The manifest's description of the generator key_to_lora.onnx holds."""
-    rank, alpha = generator_scale(gen_net)
+    rank, alpha = gen_net.rank, gen_net.alpha
     gs = ck.get("generator")
     return {"rank": rank, "alpha": alpha, "targets": [f"vae.{p}" for p in gen_net.shapes],
             "generator": ({"kind": "linear in the bits over every decoder conv (phase 1c)", "rank": rank,

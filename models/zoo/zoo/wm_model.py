@@ -157,7 +157,7 @@ class KeyToLora(nn.Module):
 
     def __init__(self, shapes: dict, bits: int = BITS, hidden: int = 128, rank: int = RANK, b_init: float = 0.15):
         super().__init__()
-        self.rank = rank
+        self.rank, self.alpha = rank, ALPHA
         self.shapes = {p: tuple(s) for p, s in shapes.items()}      # path -> (out, in, kh, kw)
         self.sizes = []
         for p, (o, i, kh, kw) in self.shapes.items():
@@ -198,7 +198,7 @@ class KeyToLoraLinear(nn.Module):
 
     def __init__(self, shapes: dict, bits: int = BITS, rank: int = 48):
         super().__init__()
-        self.rank = rank
+        self.rank, self.alpha = rank, float(rank)
         self.shapes = {p: tuple(s) for p, s in shapes.items()}      # path -> (out, in, kh, kw)
         self.A = nn.ParameterDict()
         self.B = nn.ParameterDict()
