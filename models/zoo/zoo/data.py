@@ -23,7 +23,9 @@ from .tokenizers import clip_tokenizer, t5_tokenizer
 
 DATA_SEED = 5005
 CHUNK = 8192
-N_CHUNKS = 8  # 65,536 edit pairs (+ their captions as text-to-image samples)
+# 131,072 edit pairs (+ their captions as text-to-image samples). The first 15,000 Kontext steps ran on
+# the first 8 chunks (~7 passes over them); the continuation from there (zoo.kontext --rewarm) on all 16.
+N_CHUNKS = 16
 
 
 class HeldOut:

@@ -58,6 +58,16 @@ def lr_at(step, steps):
     return 0.1 * LR + 0.9 * LR * 0.5 * (1 + math.cos(math.pi * (step - start) / max(1, steps - start)))
 
 
+def rewarm_lr(step, lr, span):
+    """A continued run's LR (--rewarm N): when a run that already finished its cosine is resumed with a
+    longer --steps, the LR ramps linearly from the cosine's floor (0.1 LR) to the new schedule's LR
+    over N steps instead of jumping back to it (a jump of 10x in one step upsets AdamW's moments)."""
+    if not span or step >= span["end"]:
+        return lr
+    f = (step - span["start"]) / max(1, span["end"] - span["start"])
+    return min(lr, 0.1 * LR + (LR - 0.1 * LR) * f)
+
+
 def branch_lr(step, start, end, lr0):
     """A decay branch's LR (warmup-stable-decay): from lr0, the main run's LR at the branch's start,
     to 0 by its end, on a cosine."""
@@ -118,7 +128,7 @@ def load_model(P, ema=True) -> Kontext:
     return m
 
 
-def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, branch: int = 0):
+def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, branch: int = 0, rewarm: int = 0):
     """The main run (kontext.pt), resumable; with branch=N > 0 instead a decay branch
     (kontext_branch.pt): N steps from the main run's latest checkpoint with the LR annealed to 0
     (branch_lr) and an EMA whose horizon fits the branch, while the main run goes on at its constant
@@ -142,7 +152,7 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
                             lr=LR, betas=(0.9, 0.99))
     ema = EMA(model, 0.999)
     ck_path = P.ckpt / ("kontext_branch.pt" if branch else "kontext.pt")
-    step, spent, span = 0, 0.0, None
+    step, spent, span, warm = 0, 0.0, None, None
     ck, ck_from = load_ckpt(ck_path), ck_path
     if branch and (ck is None or ck["step"] >= ck["branch"]["end"]):
         ck, ck_from = load_ckpt(P.ckpt / "kontext.pt"), P.ckpt / "kontext.pt"
@@ -156,6 +166,10 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         ema.load_state_dict(ck["ema"])
         step, spent = ck["step"], ck.get("train_seconds", 0.0)
         span = ck.get("branch")
+        warm = ck.get("rewarm")
+        if rewarm and not span and warm is None and step < steps:
+            warm = {"start": step, "end": step + rewarm}
+            log(f"continued run: LR ramps from {0.1 * LR:.1e} to the schedule's over steps {step}-{step + rewarm}")
         set_rng_state(ck["rng"])
         log(f"resumed from {ck_from} at step {step}")
     # the EMA of the main run averages ~1,000 steps; a branch's averages a fifth of the branch
@@ -178,7 +192,7 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         if span:
             lr = branch_lr(step, span["start"], span["end"], lr_at(span["start"], steps))
         else:
-            lr = lr_at(step, steps) if step < steps else lr_distill(step - steps, distill_steps)
+            lr = rewarm_lr(step, lr_at(step, steps), warm) if step < steps else lr_distill(step - steps, distill_steps)
         for g in opt.param_groups:
             g["lr"] = lr
         rng = np.random.default_rng([SEED, step])
@@ -237,7 +251,7 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         if time.time() - last_ck > 300 or step == steps or step == total:
             save_ckpt(ck_path, {"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema.state_dict(),
                                 "step": step, "rng": rng_state(), "train_seconds": spent + time.time() - t_start,
-                                **({"branch": span} if span else {})})
+                                **({"branch": span} if span else {}), **({"rewarm": warm} if warm else {})})
             last_ck = time.time()
         if eval_every and (step % eval_every == 0 or (span and step == total)):
             quick_eval(P, ema, log, step)
@@ -399,6 +413,9 @@ def main(argv=None):
                     help="instead of the main run, a decay branch: N steps from kontext.pt's latest step with "
                          "the LR annealed to 0, into kontext_branch.pt (export it with zoo.export --source branch); "
                          "the main run can keep training meanwhile")
+    ap.add_argument("--rewarm", type=int, default=0, metavar="N",
+                    help="continuing a finished run with a larger --steps: ramp the LR back up over N steps "
+                         "(the committed model's continuation: --steps 30000 --rewarm 500, on 16 data chunks)")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
@@ -414,7 +431,8 @@ def main(argv=None):
     if fin is not None and fin.get("steps") == steps and fin.get("distill_steps", 0) == ds:
         log(f"kontext_final.pt is complete ({steps} + {ds} steps)")
     else:
-        model, ema = train(P, steps, be, bt, log, ev, ds, args.chunks if not args.smoke else None)
+        model, ema = train(P, steps, be, bt, log, ev, ds, args.chunks if not args.smoke else None,
+                           rewarm=args.rewarm)
         save_ckpt(P.ckpt / "kontext_final.pt", {"ema": ema.state_dict(), "model": model.state_dict(), "steps": steps,
                                                  "distill_steps": ds,
                                                  "train_seconds": getattr(model, "train_seconds", None)})
