@@ -107,6 +107,8 @@ export class Engine {
   /** Watermark keys, verification and the per-model embedding switch (methods/watermark). */
   readonly watermark: Watermarking;
   private embedded: EmbeddedWatermark | null = null;
+  /** The key being trained by createWatermarkKey, to cancel it. */
+  private keyTraining: AbortController | null = null;
   /** Why the loaded model's embedding switch is on but no key is baked in (jobs are refused). */
   private watermarkProblem: string | null = null;
   /** Counts watermark changes, so a job that straddles one is failed instead of mislabelled. */
@@ -295,10 +297,37 @@ export class Engine {
     this.emit('watermarkKeysChanged', { keys: await this.watermarkKeys() });
   }
 
-  async createWatermarkKey(name: string): Promise<WatermarkKeyInfo> {
-    const key = keyInfo(await this.watermark.keys.create(name));
-    await this.keysChanged();
-    return key;
+  /**
+   * A new key, its LoRA trained for `trainingSteps` (default: the watermark files' recipe), with a
+   * `watermarkKeyTraining` event per step. One at a time; cancelWatermarkKey stops it.
+   */
+  async createWatermarkKey(name: string, trainingSteps?: number): Promise<WatermarkKeyInfo> {
+    if (this.keyTraining) throw new EngineError('invalid_params', 'a watermark key is being trained already; wait for it or cancel it');
+    const controller = new AbortController();
+    this.keyTraining = controller;
+    try {
+      const key = keyInfo(
+        await this.watermark.keys.create(name, {
+          ...(trainingSteps === undefined ? {} : { steps: trainingSteps }),
+          signal: controller.signal,
+          onProgress: (p) => this.emit('watermarkKeyTraining', { name, ...p }),
+        }),
+      );
+      await this.keysChanged();
+      return key;
+    } catch (error) {
+      if (error instanceof CancelledError) throw new EngineError('cancelled', `the training of key "${name}" was cancelled; no key was made`);
+      throw error;
+    } finally {
+      this.keyTraining = null;
+    }
+  }
+
+  /** Stops the key being trained; false when none is. */
+  cancelWatermarkKey(): boolean {
+    if (!this.keyTraining) return false;
+    this.keyTraining.abort();
+    return true;
   }
 
   /** A key trained elsewhere (the zoo's `zoo.watermark key`), from its key file and LoRA bytes. */

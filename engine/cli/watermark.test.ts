@@ -83,6 +83,8 @@ describe('atelier watermark', () => {
     expect(await main(['watermark', 'verify', 'x.png', '--fpr', 'often'])).toBe(2);
     expect(await main(['watermark', 'keys', 'create'])).toBe(2);
     expect(await main(['watermark', 'keys', 'burn', 'x'])).toBe(2);
+    expect(await main(['watermark', 'keys', 'create', 'x', '--steps', 'many'])).toBe(2);
+    expect(await main(['watermark', 'keys', 'delete', 'x', '--steps', '3'])).toBe(2);
     expect(await main(['watermark', 'embed', '--prompt', 'x'])).toBe(2);
     expect(stderr).toEqual([
       'atelier watermark: watermark needs a command: keys, embed --key ID ..., verify FILE...\n',
@@ -90,8 +92,10 @@ describe('atelier watermark', () => {
       'atelier watermark: usage: atelier watermark verify FILE... [--fpr X] [--json]\n',
       'atelier watermark: --fpr must be a number between 0 and 1 (exclusive), got "0"\n',
       'atelier watermark: --fpr must be a number between 0 and 1 (exclusive), got "often"\n',
-      'atelier watermark: usage: atelier watermark keys create NAME\n',
+      'atelier watermark: usage: atelier watermark keys create NAME [--steps N]\n',
       'atelier watermark: unknown "watermark keys" action "burn" (list, create NAME, rename ID NAME, delete ID, import FILE [NAME])\n',
+      'atelier watermark: --steps must be an integer from 0 to 5000, got "many"\n',
+      'atelier watermark: --steps goes with "watermark keys create"\n',
       'atelier watermark: --key is required (an id from: atelier watermark keys)\n',
     ]);
   });

@@ -2,9 +2,10 @@
  * `eval watermark`: the LoRA watermark on the embedded tiny model, measured through the engine.
  *
  * Positives: the t2i eval set's prompts and seeds generated twice through the real job path, once
- * clean and once with a key baked into the VAE decoder (same seeds). Keys: four fresh keys whose
- * LoRAs come from key_to_lora.onnx (the app's path; image i carries key i mod 4), and separately
- * the demo key's fine-tuned LoRA (`demo_*` figures). Each watermarked PNG is read clean and after
+ * clean and once with a key baked into the VAE decoder (same seeds). Keys: four fresh keys made as
+ * the app makes them (key_to_lora.onnx, then trained by key_trainer.onnx with the watermark files'
+ * recipe; image i carries key i mod 4), four made by key_to_lora.onnx alone (`untrained_*`
+ * figures, what training adds), and the demo key's zoo-trained LoRA (`demo_*` figures). Each watermarked PNG is read clean and after
  * each attack (eval/watermark-attacks.ts) through the verifier's decode-and-resize path: bit
  * accuracy, and the true-positive rate of the single-key test at 1e-6 (K >= 41 of 48). PSNR is the
  * watermarked against the clean output of the same seed (uint8 RGB).
@@ -110,9 +111,17 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
     }
     progress(`${clean.length} clean outputs (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 
-    // the same seeds with generated keys, then with the demo key's fine-tuned LoRA
+    // the same seeds with keys made in the app (trained), keys only generated, the demo key
     const keys: WatermarkKeyInfo[] = [];
-    for (let k = 0; k < KEYS; k++) keys.push(await engine.createWatermarkKey(`eval key ${k + 1}`));
+    const trainingSeconds: number[] = [];
+    for (let k = 0; k < KEYS; k++) {
+      const t = performance.now();
+      keys.push(await engine.createWatermarkKey(`eval key ${k + 1}`));
+      trainingSeconds.push((performance.now() - t) / 1000);
+      progress(`key ${k + 1} of ${KEYS} made in ${trainingSeconds[k]!.toFixed(0)} s (${keys[k]!.training ? `trained ${keys[k]!.training!.steps} steps` : 'not trained: no key trainer'})`);
+    }
+    const untrainedKeys: WatermarkKeyInfo[] = [];
+    for (let k = 0; k < KEYS; k++) untrainedKeys.push(await engine.createWatermarkKey(`eval untrained key ${k + 1}`, 0));
     const marked = async (keyFor: (i: number) => { id: string; bits: string }) => {
       const positives: Positive[] = [];
       const psnrs: number[] = [];
@@ -135,7 +144,9 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
       return { positives, psnrs };
     };
     const generated = await marked((i) => keys[i % KEYS]!);
-    progress(`${items.length} outputs with generated keys (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    progress(`${items.length} outputs with keys made in the app (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+    const untrained = await marked((i) => untrainedKeys[i % KEYS]!);
+    progress(`${items.length} outputs with generated, untrained keys (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     const demoKey = assets.demoKey;
     const demo = demoKey ? await marked(() => demoKey) : null;
     if (demo) progress(`${items.length} outputs with the demo key (${((performance.now() - started) / 1000).toFixed(0)} s)`);
@@ -157,11 +168,12 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
       return figures;
     };
     const positives = await score(generated, '');
+    const untrainedFigures = await score(untrained, 'untrained_');
     const demoFigures = demo ? await score(demo, 'demo_') : {};
     progress('positives scored');
 
     // negatives: clean outputs, rendered eval sources, decoded random latents
-    const evalKeys = [...keys.map((k) => bitsFromHex(k.bits)), ...(demoKey ? [bitsFromHex(demoKey.bits)] : [])];
+    const evalKeys = [...[...keys, ...untrainedKeys].map((k) => bitsFromHex(k.bits)), ...(demoKey ? [bitsFromHex(demoKey.bits)] : [])];
     const negativeBits: Bits[] = [...(await wm.readBits(clean.map((c, i) => ({ name: `clean-${i}`, bytes: c.png }))))];
     const renders = readdirSync(path.join(evalDir, 'edit')).filter((n) => n.endsWith('.png')).sort();
     for (let i = 0; i < renders.length; i += 64) {
@@ -194,7 +206,11 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
       watermark: `${path.basename(wmDir)} (${typeof trained.steps === 'number' ? `${trained.steps} training steps` : 'untrained?'}${readoutSteps(trained)}${assets.manifest.smoke ? ', smoke build' : ''})`,
       n_images: items.length,
       keys_generated: KEYS,
+      keys_trained: keys.filter((k) => k.training).length,
+      key_training_steps: keys[0]?.training?.steps ?? 0,
+      key_training_seconds_mean: mean(trainingSeconds),
       ...positives,
+      ...untrainedFigures,
       ...demoFigures,
       'fpr_at_1e-3': pass3 / comparisons,
       'fpr_bound_at_1e-3': bound,

@@ -17,6 +17,7 @@ export const ErrorCode = z.enum([
   'bad_input', // an input (image, prompt) cannot be used
   'no_model', // a job was asked for with no model loaded
   'engine_restarted', // the engine process died; the shell restarted it
+  'cancelled', // the client cancelled the request (a watermark key's training)
   'internal',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;

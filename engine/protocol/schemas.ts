@@ -277,6 +277,8 @@ export const WatermarkKeyInfo = z.object({
   created: z.string(),
   /** The zoo's demo key: read-only. */
   builtIn: z.boolean(),
+  /** How the app trained the key's LoRA (keys made here with training); absent otherwise. */
+  training: z.object({ steps: z.number().int(), bitAccuracy: z.number(), psnrDb: z.number() }).optional(),
 });
 export type WatermarkKeyInfo = z.infer<typeof WatermarkKeyInfo>;
 
@@ -421,10 +423,19 @@ export const methods = {
     params: z.object({}).strict(),
     result: z.object({ keys: z.array(WatermarkKeyInfo) }),
   },
-  /** A new key with random bits (its LoRA is generated and stored beside it). */
+  /**
+   * A new key with random bits: its LoRA generated, then trained for `trainingSteps` (default: the
+   * watermark files' recipe; 0: the generated LoRA as it is), with `watermarkKeyTraining` events;
+   * stored beside the key. One at a time; `cancelWatermarkKey` stops it (error code `cancelled`).
+   */
   createWatermarkKey: {
-    params: z.object({ name: text(100) }).strict(),
+    params: z.object({ name: text(100), trainingSteps: z.number().int().min(0).max(5000).optional() }).strict(),
     result: WatermarkKeyInfo,
+  },
+  /** Stops the key being trained, if any; nothing is stored. */
+  cancelWatermarkKey: {
+    params: z.object({}).strict(),
+    result: z.object({ cancelled: z.boolean() }),
   },
   /** A key trained elsewhere: its key file (JSON text) and its peft LoRA (bytes), checked, stored under a new id. */
   importWatermarkKey: {
@@ -498,6 +509,15 @@ export const events = {
   watermarkChanged: WatermarkState,
   /** A key was created, renamed or deleted. */
   watermarkKeysChanged: z.object({ keys: z.array(WatermarkKeyInfo) }),
+  /** A new key's training went one step further (createWatermarkKey). */
+  watermarkKeyTraining: z.object({
+    name: z.string(),
+    step: z.number().int(),
+    total: z.number().int(),
+    /** Running bit accuracy over the trainer's attack views (0-1). */
+    bitAccuracy: z.number(),
+    psnrDb: z.number(),
+  }),
   log: z.object({ level: z.enum(['debug', 'info', 'warn', 'error']), message: z.string(), time: z.string() }),
 } as const;
 

@@ -3,7 +3,9 @@
  * and verification of image files (methods/watermark).
  *
  *   watermark keys                          list the keys (the demo key first)
- *   watermark keys create NAME              a new key with random bits (its LoRA is generated)
+ *   watermark keys create NAME [--steps N]  a new key with random bits: its LoRA generated, then
+ *                                           trained N steps (default: the watermark files' recipe;
+ *                                           0: the generated LoRA as it is), progress on stderr
  *   watermark keys rename ID NAME | delete ID
  *   watermark keys import FILE [NAME]       a key trained elsewhere (models/zoo: zoo.watermark key),
  *                                           FILE its .key.json, its LoRA beside it
@@ -21,19 +23,21 @@ import { formatP } from '../../methods/watermark/verdict.js';
 import { keyInfo, Watermarking } from '../../methods/watermark/service.js';
 import { DEFAULT_WATERMARK_FPR, MAX_VERIFY_FILES, type WatermarkVerdict } from '../../protocol/index.js';
 import { outputFor } from '../context.js';
-import { parseFlags, str, UsageError, type Flags } from '../usage.js';
+import { bool, intFlag, parseFlags, str, UsageError, type Flags } from '../usage.js';
 import { runJobCommand } from './jobs.js';
 
 const FLAGS = { 'data-dir': { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } } as const;
+const KEY_FLAGS = { ...FLAGS, steps: { type: 'string' } } as const;
 
 function service(flags: Flags): Watermarking {
   return new Watermarking(engineConfig({ dataDir: str(flags, 'data-dir') }).dataDir);
 }
 
 async function keysCommand(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, FLAGS, true);
+  const flags = parseFlags(argv, KEY_FLAGS, true);
   const out = outputFor(flags);
   const [action, ...args] = flags.positionals;
+  if (action !== 'create' && str(flags, 'steps') !== undefined) throw new UsageError('--steps goes with "watermark keys create"');
   const wm = service(flags);
   const need = (count: number, usage: string) => {
     if (args.length !== count) throw new UsageError(`usage: atelier watermark keys ${usage}`);
@@ -47,10 +51,22 @@ async function keysCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (action === 'create') {
-    need(1, 'create NAME');
-    const key = keyInfo(await wm.keys.create(args[0]!));
+    need(1, 'create NAME [--steps N]');
+    const steps = intFlag(str(flags, 'steps'), 'steps', 0, 5000);
+    const quiet = bool(flags, 'quiet');
+    const key = keyInfo(
+      await wm.keys.create(args[0]!, {
+        ...(steps === undefined ? {} : { steps }),
+        onProgress: (p) => {
+          if (!quiet && (p.step % 25 === 0 || p.step === p.total)) {
+            process.stderr.write(`atelier: training the key: step ${p.step}/${p.total}, bit accuracy ${p.bitAccuracy.toFixed(3)}, ${p.psnrDb.toFixed(1)} dB\n`);
+          }
+        },
+      }),
+    );
     out.result({ key });
-    out.line(`created ${key.id} "${key.name}" (bits ${key.bits})`);
+    const t = key.training;
+    out.line(`created ${key.id} "${key.name}" (bits ${key.bits}${t ? `; trained ${t.steps} steps, bit accuracy ${t.bitAccuracy.toFixed(3)} at ${t.psnrDb.toFixed(1)} dB` : ''})`);
     return 0;
   }
   if (action === 'rename') {

@@ -1,7 +1,7 @@
 /**
  * The watermark's shipped files (models/tiny/watermark, written by the zoo; contract in
  * docs/zoo-contract.md, watermark section): the manifest `watermark.json`, the bit extractor, the key-to-LoRA
- * generator and the demo key. Read with schemas, so a damaged or missing file is named and
+ * generator, the key trainer and the demo key. Read with schemas, so a damaged or missing file is named and
  * explained. `ATELIER_WATERMARK_DIR` points elsewhere (a smoke build, tests).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -11,6 +11,26 @@ import { EngineError, messageOf } from '../../errors.js';
 import { packageRoot, unpackedPath } from '../../paths.js';
 
 export const WATERMARK_FORMAT = 'atelier-watermark/1';
+
+/**
+ * key_trainer.onnx: one fine-tuning step of a key's LoRA (loss and its gradient with respect to
+ * per-layer row gains of key_to_lora.onnx's factors) and the recipe the app runs it with
+ * (key-trainer.ts; the zoo's models/zoo/zoo/wm_trainer.py).
+ */
+export const KeyTrainerManifest = z.object({
+  file: z.string().min(1),
+  batch: z.number().int().positive(),
+  scenes: z.number().int().positive(),
+  views: z.array(z.string()).min(1),
+  gains_shape: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  steps: z.number().int().min(0).max(100_000),
+  lr: z.number().positive(),
+  psnr_target_db: z.number().positive(),
+  min_w_img: z.number().nonnegative(),
+});
+export type KeyTrainerManifest = z.infer<typeof KeyTrainerManifest>;
+/** The manifest's key trainer with its file's path. */
+export type KeyTrainerAsset = KeyTrainerManifest & { path: string };
 
 export const WatermarkManifest = z.object({
   format: z.literal(WATERMARK_FORMAT),
@@ -24,6 +44,7 @@ export const WatermarkManifest = z.object({
   targets: z.array(z.string()).min(1),
   trained: z.record(z.string(), z.unknown()).optional(),
   psnr_target_db: z.number().optional(),
+  key_trainer: KeyTrainerManifest.optional(),
   notes: z.string().optional(),
   /** Written by the zoo's smoke build (a few training steps): mechanics only. */
   smoke: z.boolean().optional(),
@@ -37,6 +58,10 @@ export const KeyFile = z.object({
   bits: z.string().regex(/^[0-9a-f]+$/, 'hex digits'),
   created: z.string(),
   lora: z.string().min(1),
+  /** How the app trained the key's LoRA (key-trainer.ts); absent for generated-only and imported keys. */
+  training: z
+    .object({ steps: z.number().int().nonnegative(), bit_accuracy: z.number().min(0).max(1), psnr_db: z.number(), seconds: z.number().nonnegative() })
+    .optional(),
 });
 export type KeyFile = z.infer<typeof KeyFile>;
 
@@ -78,6 +103,8 @@ export interface WatermarkAssets {
   manifest: WatermarkManifest;
   extractorFile: string;
   keyToLoraFile: string;
+  /** key_trainer.onnx and its recipe, when the folder has one (keys made in the app are then trained). */
+  keyTrainer: KeyTrainerAsset | null;
   /** The zoo's demo key (read-only), when the folder has one. */
   demoKey: (KeyFile & { loraFile: string }) | null;
 }
@@ -110,6 +137,7 @@ export function readWatermarkAssets(dir = defaultWatermarkDir()): WatermarkAsset
     manifest,
     extractorFile: inside(dir, manifest.extractor, 'extractor'),
     keyToLoraFile: inside(dir, manifest.key_to_lora, 'key-to-LoRA generator'),
+    keyTrainer: manifest.key_trainer ? { ...manifest.key_trainer, path: inside(dir, manifest.key_trainer.file, 'key trainer') } : null,
     demoKey,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * The owner's watermark keys, in the user's data folder (DATA_DIR/watermark/keys): per key a
- * `<id>.key.json` ({id, name, bits, created, lora}) and its LoRA `<id>.peft.safetensors`
- * (generated from the bits by key_to_lora.onnx), both written atomically, the LoRA first, so a key
+ * `<id>.key.json` ({id, name, bits, created, lora, training}) and its LoRA `<id>.peft.safetensors`
+ * (generated from the bits by key_to_lora.onnx, then trained by key_trainer.onnx when the watermark
+ * files have it: key-trainer.ts), both written atomically, the LoRA first, so a key
  * is listed only once both exist, and deleted JSON first, so a half-deleted key is never listed.
  * The zoo's demo key is listed too, read-only. Unreadable key files are skipped and reported.
  * A key trained elsewhere (the zoo's `zoo.watermark key`: its own LoRA over the whole decoder,
@@ -16,6 +17,7 @@ import { loadAdapterFile } from '../../adapters/loaded.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../stores/atomic.js';
 import { KeyFile, parseJsonText, readJsonFile, type WatermarkAssets } from './assets.js';
 import { bitsFromHex, randomKeyHex, type Bits } from './bits.js';
+import { trainKeyLora, type KeyTrainingOptions } from './key-trainer.js';
 import { generateLora, writeKeyLora } from './lora-generator.js';
 
 export interface WatermarkKey {
@@ -28,6 +30,26 @@ export interface WatermarkKey {
   builtIn: boolean;
   /** The key's LoRA (peft safetensors). */
   loraFile: string;
+  /** How the app trained its LoRA, for keys made here with training. */
+  training: KeyTraining | null;
+}
+
+export interface KeyTraining {
+  steps: number;
+  /** Running bit accuracy over the trainer's attack views at the kept step. */
+  bitAccuracy: number;
+  psnrDb: number;
+  seconds: number;
+}
+
+function trainingOf(key: KeyFile): KeyTraining | null {
+  const t = key.training;
+  return t ? { steps: t.steps, bitAccuracy: t.bit_accuracy, psnrDb: t.psnr_db, seconds: t.seconds } : null;
+}
+
+/** The key file's `training` field for `t` (none when the key was not trained). */
+function trainingField(t: KeyTraining | null): Pick<KeyFile, 'training'> {
+  return t ? { training: { steps: t.steps, bit_accuracy: round(t.bitAccuracy, 4), psnr_db: round(t.psnrDb, 2), seconds: round(t.seconds, 1) } } : {};
 }
 
 const USER_ID = /^key-[0-9a-f]{12}$/;
@@ -68,7 +90,7 @@ export class KeyStore {
       return null; // no watermark files at all: list() still lists the user's keys
     }
     const d = assets.demoKey;
-    return d ? { id: d.id, name: d.name, bits: d.bits, created: d.created, builtIn: true, loraFile: d.loraFile } : null;
+    return d ? { id: d.id, name: d.name, bits: d.bits, created: d.created, builtIn: true, loraFile: d.loraFile, training: null } : null;
   }
 
   /** Every key: the demo key first, then the user's by creation time. */
@@ -88,7 +110,7 @@ export class KeyStore {
         bitsFromHex(key.bits, key.bits.length * 4);
         const loraFile = this.fileFor(key.id, '.peft.safetensors');
         if (!existsSync(loraFile)) throw new Error(`its LoRA ${path.basename(loraFile)} is missing`);
-        keys.push({ id: key.id, name: key.name, bits: key.bits, created: key.created, builtIn: false, loraFile });
+        keys.push({ id: key.id, name: key.name, bits: key.bits, created: key.created, builtIn: false, loraFile, training: trainingOf(key) });
       } catch (error) {
         warn(`watermark keys: skipped ${file}: ${messageOf(error).split('\n')[0]}`);
       }
@@ -104,23 +126,32 @@ export class KeyStore {
     return key;
   }
 
-  /** A new key: random bits, its LoRA generated and written, then its key file. */
-  async create(name: string): Promise<WatermarkKey> {
+  /**
+   * A new key: random bits, its LoRA generated, trained (when the watermark files have a key
+   * trainer and `training.steps` is not 0; cancellable through `training.signal`) and written,
+   * then its key file. Nothing is written before the training ends.
+   */
+  async create(name: string, training: KeyTrainingOptions = {}): Promise<WatermarkKey> {
     const checked = checkKeyName(name);
     const assets = this.assets();
     const hex = randomKeyHex();
     const id = `key-${randomBytes(6).toString('hex')}`;
-    const tensors = await generateLora(assets, bitsFromHex(hex, assets.manifest.bits));
+    const bits = bitsFromHex(hex, assets.manifest.bits);
+    const trained = await trainKeyLora(assets, bits, await generateLora(assets, bits), training);
     const loraFile = this.fileFor(id, '.peft.safetensors');
-    await writeKeyLora(loraFile, assets, tensors);
-    const key = { id, name: checked, bits: hex, created: new Date().toISOString(), lora: path.basename(loraFile) };
+    await writeKeyLora(loraFile, assets, trained.tensors);
+    const figures =
+      trained.steps > 0 && trained.bitAccuracy !== null && trained.psnrDb !== null
+        ? { steps: trained.steps, bitAccuracy: trained.bitAccuracy, psnrDb: trained.psnrDb, seconds: trained.seconds }
+        : null;
+    const key: KeyFile = { id, name: checked, bits: hex, created: new Date().toISOString(), lora: path.basename(loraFile), ...trainingField(figures) };
     try {
       await writeJsonAtomic(this.fileFor(id, '.key.json'), key);
     } catch (error) {
       await fs.rm(loraFile, { force: true });
       throw error;
     }
-    return { id, name: checked, bits: hex, created: key.created, builtIn: false, loraFile };
+    return { id, name: checked, bits: hex, created: key.created, builtIn: false, loraFile, training: trainingOf(key) };
   }
 
   /**
@@ -180,7 +211,7 @@ export class KeyStore {
       }
       const key = { id, name: checked, bits: source.bits, created: new Date().toISOString(), lora: path.basename(loraFile) };
       await writeJsonAtomic(this.fileFor(id, '.key.json'), key);
-      return { id, name: checked, bits: source.bits, created: key.created, builtIn: false, loraFile };
+      return { id, name: checked, bits: source.bits, created: key.created, builtIn: false, loraFile, training: null };
     } catch (error) {
       await fs.rm(loraFile, { force: true });
       throw error;
@@ -196,7 +227,7 @@ export class KeyStore {
   async rename(id: string, name: string): Promise<WatermarkKey> {
     const checked = checkKeyName(name);
     const key = await this.userKey(id, 'renamed');
-    await writeJsonAtomic(this.fileFor(id, '.key.json'), { id, name: checked, bits: key.bits, created: key.created, lora: path.basename(key.loraFile) });
+    await writeJsonAtomic(this.fileFor(id, '.key.json'), { id, name: checked, bits: key.bits, created: key.created, lora: path.basename(key.loraFile), ...trainingField(key.training) });
     return { ...key, name: checked };
   }
 
@@ -205,4 +236,8 @@ export class KeyStore {
     await fs.rm(this.fileFor(id, '.key.json'));
     await fs.rm(this.fileFor(id, '.peft.safetensors'), { force: true });
   }
+}
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
 }

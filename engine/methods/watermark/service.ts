@@ -32,7 +32,15 @@ export interface VerifyInput {
 }
 
 export function keyInfo(key: WatermarkKey): WatermarkKeyInfo {
-  return { id: key.id, name: key.name, bits: key.bits, created: key.created, builtIn: key.builtIn };
+  const t = key.training;
+  return {
+    id: key.id,
+    name: key.name,
+    bits: key.bits,
+    created: key.created,
+    builtIn: key.builtIn,
+    ...(t ? { training: { steps: t.steps, bitAccuracy: t.bitAccuracy, psnrDb: t.psnrDb } } : {}),
+  };
 }
 
 export class Watermarking {

@@ -114,7 +114,7 @@ if (missing.length > 0) {
       try {
         const model = engine.listModels()[0]!;
         await engine.loadModel(model.id, 'cpu');
-        const key = await engine.createWatermarkKey('Engine path');
+        const key = await engine.createWatermarkKey('Engine path', 0); // generated only: key-trainer.test.ts trains
         expect(await engine.setWatermark(true, key.id)).toMatchObject({ active: true, keyId: key.id, problem: null });
         const done = await engine.runJob({ kind: 'generate', prompt: 'a red circle', seed: 3 });
         expect(done.metadata.watermarkKey).toBe(key.id);

@@ -1,7 +1,9 @@
 // Run the exported watermark graphs in onnxruntime-node, for parity with PyTorch (zoo.watermark export).
 // usage: node wmcheck.mjs <request.json> <response.json>
-// request: {dir, n, image: float[] (n*3*64*64, RGB in [-1, 1]), key_bits: float[] (48, 0 or 1)}
-// response: {bit_logits: float[] (n*48), lora: {<output name>: float[]}}
+// request: {dir, n, image: float[] (n*3*64*64, RGB in [-1, 1]), key_bits: float[] (48, 0 or 1),
+//           trainer?: {file, gains: float[], gains_dims, indices: int[], clean: float[] (batch*3*64*64), w_img}}
+// response: {bit_logits: float[] (n*48), lora: {<output name>: float[]},
+//            trainer?: {loss, grad_gains: float[]}} (the trainer fed the factors key_to_lora gave)
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -20,4 +22,19 @@ const logits = (await extractor.run({ image })).bit_logits;
 const lora = await keyToLora.run({ key_bits: new ort.Tensor("float32", Float32Array.from(req.key_bits), [1, 48]) });
 const out = { bit_logits: Array.from(logits.data), lora: {} };
 for (const name of keyToLora.outputNames) out.lora[name] = Array.from(lora[name].data);
+if (req.trainer) {
+  const t = req.trainer;
+  const trainer = await ort.InferenceSession.create(path.join(req.dir, t.file), opts);
+  const n = t.indices.length;
+  const feeds = {
+    gains: new ort.Tensor("float32", Float32Array.from(t.gains), t.gains_dims),
+    indices: new ort.Tensor("int64", BigInt64Array.from(t.indices.map(BigInt)), [n]),
+    key_bits: new ort.Tensor("float32", Float32Array.from(req.key_bits), [48]),
+    clean: new ort.Tensor("float32", Float32Array.from(t.clean), [n, 3, 64, 64]),
+    w_img: new ort.Tensor("float32", Float32Array.from([t.w_img]), []),
+  };
+  for (const name of keyToLora.outputNames) feeds[name] = lora[name];
+  const r = await trainer.run(feeds);
+  out.trainer = { loss: r.loss.data[0], grad_gains: Array.from(r.grad_gains.data) };
+}
 fs.writeFileSync(resPath, JSON.stringify(out));

@@ -719,6 +719,50 @@ def export_onnx(out: Path, log, net, name: str) -> None:
     log(f"exported {out / name} ({(out / name).stat().st_size / 1e6:.2f} MB), onnx.checker ok")
 
 
+KEY_TRAIN = {"steps": 500, "lr": 0.12, "psnr_target_db": 32.0, "min_w_img": 1.0}   # the app's recipe (README: recipes tried)
+
+
+def export_key_trainer(P, out: Path, log, gen_net, smoke: bool) -> dict | None:
+    """key_trainer.onnx (zoo/wm_trainer.py: one fine-tuning step of a key's LoRA as a graph, so the
+    app trains the keys it makes), checked with onnx.checker and, in onnxruntime-node, against
+    PyTorch's autograd. -> the manifest's key_trainer entry (None: no phase-1c generator to tune)."""
+    from . import wm_trainer as T
+    if not isinstance(gen_net, KeyToLoraLinear):
+        log("key trainer skipped: it tunes phase 1c's generator, which is not trained")
+        return None
+    vae = load_frozen_vae(P)                       # fresh copies: the export rewrites modules in place
+    _, ext, _ = load_trained(P)
+    targets = list(gen_net.shapes)
+    latents = pool(P, vae, 16 if smoke else TRAIN_POOL, SEED, log)["mean"][:T.SCENES].float()
+    g = torch.Generator().manual_seed(12)
+    bits = torch.randint(0, 2, (BITS,), generator=g).float()
+    with torch.no_grad():
+        factors = list(KeyToLoraExport(gen_net)(bits[None]))
+        clean = vae.decoder(latents[:T.BATCH])
+    path = out / "key_trainer.onnx"
+    step = T.export_trainer(path, vae, ext, targets, latents, factors, gen_net.rank, OPSET)
+    check_onnx(path)
+    log(f"exported {path} ({path.stat().st_size / 1e6:.2f} MB), onnx.checker ok")
+    gains = torch.ones(len(targets), gen_net.rank)
+    indices = torch.arange(T.BATCH)
+    _, ref_grad, _, _ = T.reference_step(step, gains, factors, indices, bits, clean, torch.tensor(1.0))
+    res = None if smoke else run_node_json("wmcheck.mjs", {
+        "dir": str(out), "n": 1, "image": [0.0] * (3 * 64 * 64), "key_bits": bits.tolist(),
+        "trainer": {"file": path.name, "gains": gains.flatten().tolist(), "gains_dims": list(gains.shape),
+                    "indices": indices.tolist(), "clean": clean.flatten().tolist(), "w_img": 1.0}},
+        300, log, "onnxruntime-node key trainer check")
+    parity = None
+    if res is not None:
+        got = torch.tensor(res["trainer"]["grad_gains"]).view_as(ref_grad)
+        parity = ((got - ref_grad).abs().max() / ref_grad.abs().max()).item()
+        log(f"key trainer gradient, onnxruntime-node vs autograd: max |diff| {parity:.2e} of the largest")
+        if parity > 0.02:      # uint8 rounding and JPEG quantization may flip a few steps, no more
+            raise SystemExit(f"key_trainer.onnx's gradient differs from autograd's by {parity:.3f} of its scale")
+    return {"file": path.name, "batch": T.BATCH, "scenes": int(latents.shape[0]), "views": T.VIEWS,
+            "gains_shape": [len(targets), gen_net.rank], **KEY_TRAIN,
+            "grad_parity_max_rel_diff": None if parity is None else float(f"{parity:.2e}")}
+
+
 def generated_figures(P, log, gen_net, smoke: bool) -> dict:
     """Python-side figures of keys made by the generator: held-out scenes, a few random keys."""
     n = 8 if smoke else HELDOUT_POOL
@@ -750,8 +794,12 @@ def export_generator(P, log, smoke: bool):
     gen_net, ext, ck = load_trained(P)
     export_onnx(out, log, gen_net, "key_to_lora.onnx")
     parity = None if smoke else ort_parity(out, gen_net, ext, log)
+    trainer = export_key_trainer(P, out, log, gen_net, smoke)
     fields = generator_fields(gen_net, ck)
     man.update({k: fields[k] for k in ("rank", "alpha", "targets")})
+    man.pop("key_trainer", None)
+    if trainer:
+        man["key_trainer"] = trainer
     man["trained"]["generator"] = fields["generator"]
     man["ort_parity_max_abs_diff"] = parity
     man["python_eval"]["generated"] = generated_figures(P, log, gen_net, smoke)
@@ -766,6 +814,7 @@ def export(P, log, smoke: bool, key_steps: tuple[int, int]):
     export_onnx(out, log, ext, "extractor.onnx")
     export_onnx(out, log, gen_net, "key_to_lora.onnx")
     parity = None if smoke else ort_parity(out, gen_net, ext, log)
+    trainer = export_key_trainer(P, out, log, gen_net, smoke)
 
     bits = bits_from_hex(DEMO_BITS)
     factors, hist = finetune_key(P, log, bits, key_steps, smoke)
@@ -788,6 +837,7 @@ def export(P, log, smoke: bool, key_steps: tuple[int, int]):
         "format": "atelier-watermark/1", "bits": BITS, "image_size": [64, 64], "input_range": [-1, 1],
         "extractor": "extractor.onnx", "key_to_lora": "key_to_lora.onnx",
         **{k: fields[k] for k in ("rank", "alpha", "targets")},
+        **({"key_trainer": trainer} if trainer else {}),
         "trained": {"steps": phase1["steps"], "seconds": phase1["seconds"], "batch": 4 if smoke else BATCH,
                     "attacks": ["identity"] + TRAIN_ATTACKS, "readout": phase1b, "generator": fields["generator"],
                     "demo_key": hist},

@@ -1,6 +1,7 @@
 /**
  * The watermark panel against the fake engine (its watermark methods answered by a small
- * in-memory key store here): the key list with create, rename and delete (the demo key has no
+ * in-memory key store here): the key list with create (the new key's training shown step by step,
+ * cancellable), rename and delete (the demo key has no
  * buttons), the embedding switch and key choice (setWatermark), the state's problem shown, an
  * error reply shown, events followed, and verification from the Verify button and the drop zone:
  * a row per file with its verdict, K/n, p-value, threshold (Bonferroni over several keys), notes,
@@ -131,6 +132,39 @@ describe('watermark panel', () => {
     await fireEvent.click(screen.getByTestId('wm-delete'));
     await waitFor(() => expect(keyRows()).toHaveLength(1));
     expect(engine.calls('deleteWatermarkKey')).toEqual([{ id: 'key-000000000001' }]);
+  });
+
+  it("shows a new key's training as it goes and cancels it", async () => {
+    const { engine } = await mount();
+    let cancel: (() => void) | null = null;
+    engine.overrides.createWatermarkKey = () =>
+      new Promise((_, reject) => {
+        cancel = () => reject(new FakeEngineError('cancelled', 'the training of key "Studio" was cancelled; no key was made'));
+      });
+    engine.overrides.cancelWatermarkKey = () => {
+      cancel?.();
+      return { cancelled: true };
+    };
+    await fireEvent.input(screen.getByTestId('wm-new-name'), { target: { value: 'Studio' } });
+    await fireEvent.click(screen.getByTestId('wm-create'));
+    await waitFor(() => expect(text('wm-training-text')).toBe('Preparing the key…'));
+    expect(text('wm-create')).toBe('Training…');
+    engine.emit('watermarkKeyTraining', { name: 'Studio', step: 120, total: 300, bitAccuracy: 0.9412, psnrDb: 31.94 });
+    await waitFor(() => expect(text('wm-training-text')).toBe('Training “Studio”: step 120/300 · bits 94.1% · 31.9 dB'));
+    expect((screen.getByRole('progressbar', { name: 'Training the new key' }) as HTMLProgressElement).value).toBe(120);
+    await fireEvent.click(screen.getByTestId('wm-training-cancel'));
+    await waitFor(() => expect(screen.queryByTestId('wm-training')).toBeNull());
+    expect(engine.calls('cancelWatermarkKey')).toEqual([{}]);
+    expect(text('wm-error')).toBe('the training of key "Studio" was cancelled; no key was made');
+    expect(keyRows()).toEqual(['Demo key a5c3961e0f7b demo']);
+  });
+
+  it('marks keys trained in the app', async () => {
+    const { engine } = await mount();
+    engine.emit('watermarkKeysChanged', {
+      keys: [DEMO, { id: 'key-000000000009', name: 'Mine', bits: '0123456789ab', created: '2026-11-29T10:00:00Z', builtIn: false, training: { steps: 300, bitAccuracy: 0.975, psnrDb: 32.1 } }],
+    });
+    await waitFor(() => expect(keyRows()[1]).toBe('Mine 0123456789ab trained Rename Delete'));
   });
 
   it('switches embedding and the key, shows the state, its problem and errors', async () => {

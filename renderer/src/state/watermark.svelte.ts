@@ -1,5 +1,6 @@
 /**
- * The watermark panel's store: the owner's keys (create, import, rename, delete), the loaded model's
+ * The watermark panel's store: the owner's keys (create, with the new key's training shown step by
+ * step and cancellable; import, rename, delete), the loaded model's
  * embedding switch and key, and verification of files (one engine call per file, so each file's
  * verdict shows as soon as it is known). The engine's `watermarkChanged` and
  * `watermarkKeysChanged` events (and `refresh` after a reconnection or a model change) are the
@@ -24,6 +25,17 @@ export interface VerifyItem {
 }
 
 const MAX_FILE_BYTES = MAX_MESSAGE_BYTES - 64 * 1024;
+/** A key's training runs minutes on a CPU; the reply waits this long. */
+const CREATE_TIMEOUT_MS = 60 * 60_000;
+
+/** The new key's training, as the engine reports it. */
+export interface KeyTrainingState {
+  name: string;
+  step: number;
+  total: number;
+  bitAccuracy: number;
+  psnrDb: number;
+}
 
 export class Watermark {
   keys = $state<WatermarkKeyInfo[]>([]);
@@ -34,13 +46,23 @@ export class Watermark {
   error = $state<string | null>(null);
   fpr = $state<number>(FPR_CHOICES[0]);
   results = $state<VerifyItem[]>([]);
+  /** The key being created: its training so far (null before the first step and when none is). */
+  training = $state<KeyTrainingState | null>(null);
+  /** A key is being created (generated, then trained). */
+  creating = $state(false);
   private nextId = 1;
 
   constructor(private readonly client: EngineClient) {}
 
   /** Follows the engine's events; returns the unsubscribers. */
   listen(): Unsubscribe[] {
-    return [this.client.on('watermarkChanged', (state) => this.fromState(state)), this.client.on('watermarkKeysChanged', (data) => this.fromKeys(data.keys))];
+    return [
+      this.client.on('watermarkChanged', (state) => this.fromState(state)),
+      this.client.on('watermarkKeysChanged', (data) => this.fromKeys(data.keys)),
+      this.client.on('watermarkKeyTraining', (data) => {
+        if (this.creating) this.training = { ...data };
+      }),
+    ];
   }
 
   /** Fetches the keys and the loaded model's switch (after a (re)connection or a model change). */
@@ -76,11 +98,28 @@ export class Watermark {
     }
   }
 
+  /** Creates a key; the engine trains its LoRA (minutes) and reports each step. */
   create(name: string): Promise<boolean> {
+    this.creating = true;
+    this.training = null;
     return this.act(async () => {
-      const key = await this.client.call('createWatermarkKey', { name }, { timeoutMs: 120_000 });
-      if (!this.keys.some((k) => k.id === key.id)) this.keys = [...this.keys, key];
+      try {
+        const key = await this.client.call('createWatermarkKey', { name }, { timeoutMs: CREATE_TIMEOUT_MS });
+        if (!this.keys.some((k) => k.id === key.id)) this.keys = [...this.keys, key];
+      } finally {
+        this.creating = false;
+        this.training = null;
+      }
     });
+  }
+
+  /** Stops the key being trained (its create call then fails with code `cancelled`). */
+  async cancelCreate(): Promise<void> {
+    try {
+      await this.client.call('cancelWatermarkKey', {});
+    } catch (error) {
+      this.error = `Could not cancel: ${messageOf(error)}`;
+    }
   }
 
   /**
