@@ -80,7 +80,7 @@ if (missing.length > 0) {
       for (const [i, name] of sources.entries()) {
         const source = await decodeImage(readFileSync(path.join(packageRoot(), 'models', 'tiny', 'eval', 'edit', name)), { name });
         const mean = await latentOf(source);
-        const key = await service.keys.create(`Round trip ${i + 1}`);
+        const key = await service.keys.create(`Round trip ${i + 1}`, { steps: 0 }); // generated only: key-trainer.test.ts trains, eval watermark measures
         const loaded = await loadAdapterFile(key.loraFile);
         expect(loaded.adapter.format).toBe('peft');
         const plan = await planGraph(decoderFile, 'vae', [{ loaded, weight: 1, mode: 'bake', perToken: false }], cacheDir);
