@@ -14,7 +14,7 @@ export const WATERMARK_FORMAT = 'atelier-watermark/1';
 
 /**
  * key_trainer.onnx: one fine-tuning step of a key's LoRA (loss and its gradient with respect to
- * per-layer row gains of key_to_lora.onnx's factors) and the recipe the app runs it with
+ * per-layer row gains of key_to_lora.onnx's factors and to its A factors) and the recipe the app runs it with
  * (key-trainer.ts; the zoo's models/zoo/zoo/wm_trainer.py).
  */
 export const KeyTrainerManifest = z.object({
@@ -25,6 +25,10 @@ export const KeyTrainerManifest = z.object({
   gains_shape: z.tuple([z.number().int().positive(), z.number().int().positive()]),
   steps: z.number().int().min(0).max(100_000),
   lr: z.number().positive(),
+  /** What the graph has gradients for: the gains, and (when listed) every LoRA A factor. */
+  trains: z.array(z.enum(['gains', 'lora_A'])).min(1).default(['gains']),
+  /** The A factors' learning rate (when they train), relative to each row's starting RMS. */
+  factor_lr: z.number().positive().optional(),
   psnr_target_db: z.number().positive(),
   min_w_img: z.number().nonnegative(),
 });

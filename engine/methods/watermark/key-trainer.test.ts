@@ -1,7 +1,8 @@
 /**
  * The in-app key training on the zoo's real watermark files (models/tiny/watermark:
- * key_to_lora.onnx and key_trainer.onnx): a few steps change only the LoRA's A factors, row by
- * row (the gains), report every step, and keep the figures in the key file (a rename keeps them); 0 steps keep the
+ * key_to_lora.onnx and key_trainer.onnx): a few steps change the LoRA's A factors and never B (with
+ * gains only, A row by row), report every step, and keep the figures in the key file (a rename
+ * keeps them); 0 steps keep the
  * generated LoRA; a cancelled training stores nothing; a trainer that does not fit the generator
  * is refused by name. Whether training makes keys read back better is the watermark evaluation's
  * job (npm run eval -- watermark). Skips, saying why, until the zoo has written a key trainer.
@@ -30,7 +31,8 @@ if (!assets?.keyTrainer) {
   const bits = bitsFromHex('3c91e07a55d2');
 
   describe('in-app key training', () => {
-    it('scales only the rows of each A factor, reports every step and keeps figures that make sense', { timeout: 120_000 }, async () => {
+    it('trains the A factors and the gains, never B, reports every step and keeps figures that make sense', { timeout: 120_000 }, async () => {
+      expect(trainer.trains).toEqual(['gains', 'lora_A']);
       const factors = await generateLora(assets, bits);
       const seen: KeyTrainingProgress[] = [];
       const result = await trainKeyLora(assets, bits, factors, { steps: 3, onProgress: (p) => seen.push(p) });
@@ -45,18 +47,29 @@ if (!assets?.keyTrainer) {
       }
       expect(result.steps).toBe(3);
       expect(result.tensors.map((t) => [t.name, t.shape])).toEqual(factors.map((t) => [t.name, t.shape]));
+      for (const [i, t] of result.tensors.entries()) {
+        const before = factors[i]!.data as Float32Array;
+        if (t.name.endsWith('lora_B.weight')) expect(t.data).toEqual(before); // B stays the generator's
+        else expect(t.data).not.toEqual(before);
+        expect((t.data as Float32Array).every(Number.isFinite)).toBe(true);
+      }
+    });
+
+    it('with gains only, scales each row of each A factor by one number', { timeout: 120_000 }, async () => {
+      const gainsOnly = { ...assets, keyTrainer: { ...trainer, trains: ['gains' as const] } };
+      const factors = await generateLora(assets, bits);
+      const result = await trainKeyLora(gainsOnly, bits, factors, { steps: 2 });
       const rank = trainer.gains_shape[1];
       let changedRows = 0;
       for (const [i, t] of result.tensors.entries()) {
         const before = factors[i]!.data as Float32Array;
         const after = t.data as Float32Array;
         if (t.name.endsWith('lora_B.weight')) {
-          expect(after).toEqual(before); // B is the generator's
+          expect(after).toEqual(before);
           continue;
         }
         const per = before.length / rank;
         for (let k = 0; k < rank; k++) {
-          // each row of A is the generator's times one gain
           let gain: number | null = null;
           for (let j = k * per; j < (k + 1) * per; j++) {
             if (Math.abs(before[j]!) < 1e-6) continue;
@@ -103,6 +116,8 @@ if (!assets?.keyTrainer) {
       const factors = await generateLora(assets, bits);
       const wrong = { ...assets, keyTrainer: { ...trainer, gains_shape: [trainer.gains_shape[0] - 1, trainer.gains_shape[1]] as [number, number] } };
       await expect(trainKeyLora(wrong, bits, factors, { steps: 1 })).rejects.toThrow(/key_trainer\.onnx: gains for \d+ layers, the manifest names \d+ targets/);
+      const noRate = { ...assets, keyTrainer: { ...trainer, factor_lr: undefined } };
+      await expect(trainKeyLora(noRate, bits, factors, { steps: 1 })).rejects.toThrow(/key_trainer\.onnx: the manifest trains the A factors but gives no factor_lr/);
       const noTrainer = { ...assets, keyTrainer: null };
       await expect(trainKeyLora(noTrainer, bits, factors, { steps: 1 })).rejects.toThrow(/no key trainer/);
     });

@@ -3,9 +3,10 @@
  * in the bits reads back at only about 0.78; fine-tuning that key's own LoRA on the bit loss reads
  * back at about 0.98. ONNX Runtime cannot train, so the zoo exports one training step as a graph
  * (key_trainer.onnx, models/zoo/zoo/wm_trainer.py): for a batch of the scenes it embeds, the loss and
- * its exact gradient with respect to per-layer row gains of the generator's factors; the LoRA of
- * target l is (diag(gains[l]) A_l, B_l). Here Adam runs on those gains (L x r numbers, starting at 1,
- * the generator's LoRA; the learning rate on a cosine to a tenth), with the image loss weighted by the zoo's rule toward the manifest's PSNR
+ * its exact gradient with respect to per-layer row gains of the generator's factors and to its A
+ * factors; the LoRA of target l is (diag(gains[l]) A_l, B_l). Here Adam runs on the gains (L x r
+ * numbers, starting at 1) and on every A (starting at the generator's, each row's step relative to
+ * that row's starting RMS; B stays), the learning rates on a cosine to a tenth, with the image loss weighted by the zoo's rule toward the manifest's PSNR
  * target: the weight grows while the batch PSNR is under the target, shrinks above it, by at most 5%
  * a step, never under its floor. The kept gains are those with the best running bit accuracy among
  * steps whose running PSNR stays within 1.5 dB of the target (the last ones if none did).
@@ -61,35 +62,80 @@ export async function trainKeyLora(assets: WatermarkAssets, bits: Bits, factors:
   if (!trainer) throw new EngineError('not_found', `${assets.dir}: these watermark files have no key trainer (key_trainer.onnx); create the key with 0 training steps`);
   const started = performance.now();
   const layout = gainLayout(assets, trainer, factors);
+  const trained = trainedFactors(trainer, factors, layout);
   const session = await openSession(trainer.path, { provider: 'cpu' });
   try {
-    checkInputs(session, trainer, factors);
+    checkGraph(session, trainer, factors, trained);
     const run = new TrainerRun(session, trainer, bits, factors);
     await run.prepareClean(options.signal);
-    const gains = new Float32Array(layout.rows * layout.rank).fill(1);
-    const adam = new Adam(gains.length, { lr: trainer.lr });
+    // the parameters: the gains, and each trained A with its rows divided by their starting RMS, so
+    // factor_lr is a step relative to each row's scale (rows the generator scaled down stay small)
+    const params = new Map<string, Float32Array>([['gains', new Float32Array(layout.rows * layout.rank).fill(1)]]);
+    const rowScales = new Map<string, Float32Array>();
+    for (const name of trained) {
+      const a = factors.find((f) => f.name === name)!.data as Float32Array;
+      const scales = rowRms(a, layout.rank);
+      rowScales.set(name, scales);
+      params.set(name, scaleRows(a, scales, (x, r) => (r > 0 ? x / r : 0)));
+    }
+    const actual = () => new Map([...params].map(([name, v]) => [name, rowScales.has(name) ? scaleRows(v, rowScales.get(name)!, (x, r) => x * r) : v]));
+    const optimizers = new Map([...params].map(([name, values]) => [name, new Adam(values.length, { lr: name === 'gains' ? trainer.lr : trainer.factor_lr! })]));
     const order = batchOrder(trainer, bits);
     let wImg = trainer.min_w_img;
     let acc = -1;
     let psnr = -1;
-    let best: { gains: Float32Array; acc: number; psnr: number } | null = null;
+    let best: { params: Map<string, Float32Array>; acc: number; psnr: number } | null = null;
     for (let step = 0; step < steps; step++) {
       if (options.signal) throwIfCancelled(options.signal);
-      const out = await run.step(gains, order(step), wImg);
-      adam.step(gains, out.grad, cosineLr(trainer.lr, step, steps));
+      const current = actual();
+      const out = await run.step(current, order(step), wImg);
+      for (const [name, values] of params) {
+        const adam = optimizers.get(name)!;
+        const scales = rowScales.get(name);
+        const grad = scales ? scaleRows(out.grads.get(name)!, scales, (g, r) => g * r) : out.grads.get(name)!;
+        adam.step(values, grad, cosineLr(adam.lr, step, steps));
+      }
       acc = acc < 0 ? out.accuracy : RUNNING * acc + (1 - RUNNING) * out.accuracy;
       psnr = psnr < 0 ? out.psnrDb : RUNNING * psnr + (1 - RUNNING) * out.psnrDb;
       wImg = nextImageWeight(wImg, trainer, out.psnrDb);
       if (step >= Math.floor(steps / 5) && psnr >= trainer.psnr_target_db - PSNR_MARGIN_DB && (!best || acc > best.acc)) {
-        best = { gains: gains.slice(), acc, psnr };
+        best = { params: actual(), acc, psnr };
       }
       options.onProgress?.({ step: step + 1, total: steps, bitAccuracy: acc, psnrDb: psnr });
     }
-    const kept = best ?? { gains, acc, psnr };
-    return { tensors: applyGains(factors, layout, kept.gains), steps, bitAccuracy: kept.acc, psnrDb: kept.psnr, seconds: (performance.now() - started) / 1000 };
+    const kept = best ?? { params: actual(), acc, psnr };
+    const tuned = factors.map((f) => (kept.params.has(f.name) ? { ...f, data: kept.params.get(f.name)! } : f));
+    return { tensors: applyGains(tuned, layout, kept.params.get('gains')!), steps, bitAccuracy: kept.acc, psnrDb: kept.psnr, seconds: (performance.now() - started) / 1000 };
   } finally {
     await session.release();
   }
+}
+
+/** The RMS of each of the `rank` rows of a factor stored row-major. */
+function rowRms(values: Float32Array, rank: number): Float32Array {
+  const per = values.length / rank;
+  const out = new Float32Array(rank);
+  for (let k = 0; k < rank; k++) {
+    let sum = 0;
+    for (let j = k * per; j < (k + 1) * per; j++) sum += values[j]! ** 2;
+    out[k] = Math.sqrt(sum / per);
+  }
+  return out;
+}
+
+/** A copy of `values` with each row's entries mapped with that row's scale. */
+function scaleRows(values: Float32Array, scales: Float32Array, map: (x: number, scale: number) => number): Float32Array {
+  const per = values.length / scales.length;
+  const out = new Float32Array(values.length);
+  for (let k = 0; k < scales.length; k++) for (let j = k * per; j < (k + 1) * per; j++) out[j] = map(values[j]!, scales[k]!);
+  return out;
+}
+
+/** The A factors the graph trains (none for a trainer that only has gains). */
+function trainedFactors(trainer: KeyTrainerAsset, factors: TensorToWrite[], layout: GainLayout): string[] {
+  if (!trainer.trains.includes('lora_A')) return [];
+  if (trainer.factor_lr === undefined) throw new EngineError('model_error', `${trainer.path}: the manifest trains the A factors but gives no factor_lr`);
+  return factors.filter((f) => layout.rowOf.has(f.name)).map((f) => f.name);
 }
 
 /** The learning rate on a cosine from `lr` at the first step to a tenth of it at the last. */
@@ -127,9 +173,9 @@ function gainLayout(assets: WatermarkAssets, trainer: KeyTrainerAsset, factors: 
   return { rows, rank, rowOf };
 }
 
-function checkInputs(session: ModelSession, trainer: KeyTrainerAsset, factors: TensorToWrite[]): void {
+function checkGraph(session: ModelSession, trainer: KeyTrainerAsset, factors: TensorToWrite[], trained: string[]): void {
   for (const name of ['gains', 'indices', 'key_bits', 'clean', 'w_img', ...factors.map((f) => f.name)]) session.input(name);
-  for (const name of ['loss', 'grad_gains', 'bit_logits', 'image']) {
+  for (const name of ['loss', 'grad_gains', 'bit_logits', 'image', ...trained.map((n) => `grad.${n}`)]) {
     if (!session.outputs.some((o) => o.name === name)) throw new EngineError('model_error', `${trainer.path}: the graph has no output "${name}"`);
   }
 }
@@ -166,6 +212,7 @@ function shuffled(n: number, random: () => number): number[] {
 
 /** The graph with the key's fixed feeds, and each scene's clean decode. */
 class TrainerRun {
+  private readonly factors: TensorToWrite[];
   private readonly fixed: OrtFeeds;
   private readonly clean: Float32Array[];
   private readonly bits: Bits;
@@ -177,6 +224,7 @@ class TrainerRun {
     factors: TensorToWrite[],
   ) {
     this.bits = bits;
+    this.factors = factors;
     this.fixed = { key_bits: new ort.Tensor('float32', Float32Array.from(bits), [bits.length]) };
     for (const f of factors) {
       if (!(f.data instanceof Float32Array)) throw new EngineError('internal', `${f.name}: the key trainer takes float32 factors`);
@@ -199,29 +247,41 @@ class TrainerRun {
     for (let first = 0; first < scenes; first += batch) {
       if (signal) throwIfCancelled(signal);
       const indices = Array.from({ length: batch }, (_, i) => (first + i) % scenes);
-      const out = await this.run(zeros, indices, new Float32Array(batch * IMAGE), 0);
+      const out = await this.run(new Map([['gains', zeros]]), indices, new Float32Array(batch * IMAGE), 0);
       const image = float32Of(outputOf(out, 'image', this.trainer.path), 'image');
       indices.forEach((scene, i) => (this.clean[scene] ??= image.slice(i * IMAGE, (i + 1) * IMAGE)));
     }
     cleanDecodes.set(cacheKey, this.clean.slice());
   }
 
-  async step(gains: Float32Array, indices: number[], wImg: number): Promise<{ grad: Float32Array; accuracy: number; psnrDb: number }> {
+  /** One step at `params` (the gains, and the A factors being trained, by name): their gradients. */
+  async step(params: Map<string, Float32Array>, indices: number[], wImg: number): Promise<{ grads: Map<string, Float32Array>; accuracy: number; psnrDb: number }> {
     const clean = new Float32Array(indices.length * IMAGE);
     indices.forEach((scene, i) => clean.set(this.clean[scene]!, i * IMAGE));
-    const out = await this.run(gains, indices, clean, wImg);
-    const grad = float32Of(outputOf(out, 'grad_gains', this.trainer.path), 'grad_gains');
-    if (grad.length !== gains.length) throw new EngineError('model_error', `${this.trainer.path}: grad_gains has ${grad.length} values for ${gains.length} gains`);
-    if (!grad.every(Number.isFinite)) throw new EngineError('model_error', `${this.trainer.path}: the gradient is not finite`);
+    const out = await this.run(params, indices, clean, wImg);
+    const grads = new Map<string, Float32Array>();
+    for (const [name, values] of params) {
+      const output = name === 'gains' ? 'grad_gains' : `grad.${name}`;
+      const grad = float32Of(outputOf(out, output, this.trainer.path), output);
+      if (grad.length !== values.length) throw new EngineError('model_error', `${this.trainer.path}: ${output} has ${grad.length} values for ${values.length} parameters`);
+      if (!grad.every(Number.isFinite)) throw new EngineError('model_error', `${this.trainer.path}: ${output} is not finite`);
+      grads.set(name, grad);
+    }
     const logits = float32Of(outputOf(out, 'bit_logits', this.trainer.path), 'bit_logits');
     const image = float32Of(outputOf(out, 'image', this.trainer.path), 'image');
-    return { grad, accuracy: bitAccuracy(logits, this.bits), psnrDb: psnrDb(image, clean) };
+    return { grads, accuracy: bitAccuracy(logits, this.bits), psnrDb: psnrDb(image, clean) };
   }
 
-  private run(gains: Float32Array, indices: number[], clean: Float32Array, wImg: number) {
+  private run(params: Map<string, Float32Array>, indices: number[], clean: Float32Array, wImg: number) {
+    const trained: OrtFeeds = {};
+    for (const f of this.factors) {
+      const values = params.get(f.name);
+      if (values) trained[f.name] = new ort.Tensor('float32', values, f.shape);
+    }
     return this.session.run({
       ...this.fixed,
-      gains: new ort.Tensor('float32', gains, this.trainer.gains_shape),
+      ...trained,
+      gains: new ort.Tensor('float32', params.get('gains')!, this.trainer.gains_shape),
       indices: new ort.Tensor('int64', BigInt64Array.from(indices, BigInt), [indices.length]),
       clean: new ort.Tensor('float32', clean, [indices.length, 3, 64, 64]),
       w_img: new ort.Tensor('float32', Float32Array.of(wImg), []),

@@ -3,7 +3,8 @@
 // request: {dir, n, image: float[] (n*3*64*64, RGB in [-1, 1]), key_bits: float[] (48, 0 or 1),
 //           trainer?: {file, gains: float[], gains_dims, indices: int[], clean: float[] (batch*3*64*64), w_img}}
 // response: {bit_logits: float[] (n*48), lora: {<output name>: float[]},
-//            trainer?: {loss, grad_gains: float[]}} (the trainer fed the factors key_to_lora gave)
+//            trainer?: {loss, grads: float[]}} (the trainer fed the factors key_to_lora gave; grads: grad_gains,
+//            then every grad.<A factor> output in the graph's order, flattened)
 import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
@@ -35,6 +36,7 @@ if (req.trainer) {
   };
   for (const name of keyToLora.outputNames) feeds[name] = lora[name];
   const r = await trainer.run(feeds);
-  out.trainer = { loss: r.loss.data[0], grad_gains: Array.from(r.grad_gains.data) };
+  const grads = [r.grad_gains, ...trainer.outputNames.filter((n) => n.startsWith("grad.")).map((n) => r[n])];
+  out.trainer = { loss: r.loss.data[0], grads: grads.flatMap((t) => Array.from(t.data)) };
 }
 fs.writeFileSync(resPath, JSON.stringify(out));

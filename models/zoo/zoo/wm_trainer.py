@@ -13,8 +13,10 @@ The graph, for a batch of the embedded training scenes:
            indices int64 [n] (rows of the embedded scene latents; n = BATCH, fixed: make_fx traces
            static shapes), key_bits [bits] in {0, 1}, clean [n, 3, 64, 64] (the same scenes decoded without a watermark, in [-1, 1]),
            w_img [] (the image loss weight)
-  outputs  loss [], grad_gains [L, r], bit_logits [views * n, bits], image [n, 3, 64, 64]
-The LoRA of target l is (diag(gains[l]) A_l, B_l). loss = BCE(bits read from each view) +
+  outputs  loss [], grad_gains [L, r], bit_logits [views * n, bits], image [n, 3, 64, 64], and per
+           target `grad.vae.<module>.lora_A.weight` (the gradient with respect to that A factor)
+The LoRA of target l is (diag(gains[l]) A_l, B_l); the app trains the gains and every A (B stays
+the generator's). loss = BCE(bits read from each view) +
 w_img * (MSE + MSE of the horizontal and vertical differences) against clean. The views are fixed
 linear stand-ins for the evaluation's attacks, each starting from the uint8 image (rounding with a
 straight-through gradient): the image itself, JPEG q50 (4:2:0, libjpeg tables), an antialiased
@@ -215,21 +217,30 @@ class KeyTrainerStep(nn.Module):
         gx, gy = F.conv2d(d, self.kx, groups=3), F.conv2d(d, self.ky, groups=3)
         l_img = (d * d).mean() + (gx * gx).mean() + (gy * gy).mean()
         loss = (F.softplus(logits) - logits * target).mean() + w_img * l_img
-        grad, = torch.autograd.grad(loss, gains)
+        grads = torch.autograd.grad(loss, [gains, *factors[0::2]])
         for layer in self.layers:
             layer.gain = layer.A = layer.B = None
-        return loss.detach(), grad, logits.detach(), image.detach()
+        return (loss.detach(), grads[0], logits.detach(), image.detach(), *grads[1:])
 
 
 def _conv_backward(grad_out, inp, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups, mask):
-    if transposed or mask[1] or mask[2]:
-        raise NotImplementedError("key trainer: only the input gradient of a forward convolution is needed")
-    if not mask[0]:
-        return None, None, None
+    """The input gradient (a transposed convolution) and, for the LoRA's A factors, the weight
+    gradient (a convolution of the input with the output gradient, batch and channels swapped)."""
+    if transposed or mask[2]:
+        raise NotImplementedError("key trainer: only forward convolutions without a bias gradient")
+    grad_in = grad_w = None
     k = weight.shape[2:]
-    extra = [inp.shape[2 + i] - ((grad_out.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k[i] - 1) + 1)
-             for i in range(2)]
-    return aten.convolution.default(grad_out, weight, None, stride, padding, dilation, True, extra, groups), None, None
+    if mask[0]:
+        extra = [inp.shape[2 + i] - ((grad_out.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k[i] - 1) + 1)
+                 for i in range(2)]
+        grad_in = aten.convolution.default(grad_out, weight, None, stride, padding, dilation, True, extra, groups)
+    if mask[1]:
+        if groups != 1 or any(d != 1 for d in dilation):
+            raise NotImplementedError("key trainer: weight gradients of grouped or dilated convolutions")
+        g = aten.convolution.default(aten.transpose.int(inp, 0, 1), aten.transpose.int(grad_out, 0, 1), None,
+                                     [1, 1], padding, stride, False, [0, 0], 1)
+        grad_w = aten.transpose.int(g, 0, 1)[:, :, :k[0], :k[1]]
+    return grad_in, grad_w, None
 
 
 def _upsample_nearest_backward(grad, output_size, input_size, scales_h=None, scales_w=None):
@@ -299,6 +310,7 @@ def export_trainer(path, vae, ext: Extractor, targets: list[str], latents: torch
     from functorch import make_fx
     step = KeyTrainerStep(vae, ext, targets, latents)
     n = BATCH
+    factors = [f.detach().clone().requires_grad_(i % 2 == 0) for i, f in enumerate(factors)]   # A factors train
     args = (torch.ones(len(targets), rank, requires_grad=True), factors, torch.arange(n, dtype=torch.int64),
             torch.zeros(BITS), torch.zeros(n, 3, 64, 64), torch.tensor(1.0))
 
@@ -307,9 +319,9 @@ def export_trainer(path, vae, ext: Extractor, targets: list[str], latents: torch
 
     traced = make_fx(fn, decomposition_table=decompositions())(args[0], *args[2:], *factors)
     names = factor_names(targets)
-    torch.onnx.export(traced, (args[0].detach(), *args[2:], *factors), str(path), opset_version=opset,
+    torch.onnx.export(traced, (args[0].detach(), *args[2:], *[f.detach() for f in factors]), str(path), opset_version=opset,
                       input_names=["gains", "indices", "key_bits", "clean", "w_img", *names],
-                      output_names=["loss", "grad_gains", "bit_logits", "image"],
+                      output_names=["loss", "grad_gains", "bit_logits", "image", *[f"grad.{n}" for n in names[0::2]]],
                       do_constant_folding=True)
     return step
 
@@ -317,4 +329,5 @@ def export_trainer(path, vae, ext: Extractor, targets: list[str], latents: torch
 def reference_step(step: KeyTrainerStep, gains, factors, indices, key_bits, clean, w_img):
     """The same step in PyTorch's own autograd (for the parity check)."""
     g = gains.detach().clone().requires_grad_(True)
-    return step(g, factors, indices, key_bits, clean, w_img)
+    fs = [f.detach().clone().requires_grad_(i % 2 == 0) for i, f in enumerate(factors)]
+    return step(g, fs, indices, key_bits, clean, w_img)
