@@ -70,16 +70,12 @@ export async function trainKeyLora(assets: WatermarkAssets, bits: Bits, factors:
     await run.prepareClean(options.signal);
     // the parameters: the gains, and each trained A with its rows divided by their starting RMS, so
     // factor_lr is a step relative to each row's scale (rows the generator scaled down stay small)
-    const params = new Map<string, Float32Array>([['gains', new Float32Array(layout.rows * layout.rank).fill(1)]]);
-    const rowScales = new Map<string, Float32Array>();
-    for (const name of trained) {
-      const a = factors.find((f) => f.name === name)!.data as Float32Array;
-      const scales = rowRms(a, layout.rank);
-      rowScales.set(name, scales);
-      params.set(name, scaleRows(a, scales, (x, r) => (r > 0 ? x / r : 0)));
-    }
-    const actual = () => new Map([...params].map(([name, v]) => [name, rowScales.has(name) ? scaleRows(v, rowScales.get(name)!, (x, r) => x * r) : v]));
-    const optimizers = new Map([...params].map(([name, values]) => [name, new Adam(values.length, { lr: name === 'gains' ? trainer.lr : trainer.factor_lr! })]));
+    const gains = new Float32Array(layout.rows * layout.rank).fill(1);
+    const factorsTrained = trained.map((name) => new RowScaledFactor(name, factors.find((f) => f.name === name)!.data as Float32Array, layout.rank));
+    const gainsAdam = new Adam(gains.length, { lr: trainer.lr });
+    const factorAdams = factorsTrained.map((f) => new Adam(f.normalized.length, { lr: trainer.factor_lr! }));
+    const current = (): Map<string, Float32Array> => new Map([['gains', gains], ...factorsTrained.map((f) => [f.name, f.actual] as const)]);
+    const snapshot = () => new Map([...current()].map(([name, v]) => [name, v.slice()]));
     const order = batchOrder(trainer, bits);
     let wImg = trainer.min_w_img;
     let acc = -1;
@@ -87,27 +83,50 @@ export async function trainKeyLora(assets: WatermarkAssets, bits: Bits, factors:
     let best: { params: Map<string, Float32Array>; acc: number; psnr: number } | null = null;
     for (let step = 0; step < steps; step++) {
       if (options.signal) throwIfCancelled(options.signal);
-      const current = actual();
-      const out = await run.step(current, order(step), wImg);
-      for (const [name, values] of params) {
-        const adam = optimizers.get(name)!;
-        const scales = rowScales.get(name);
-        const grad = scales ? scaleRows(out.grads.get(name)!, scales, (g, r) => g * r) : out.grads.get(name)!;
-        adam.step(values, grad, cosineLr(adam.lr, step, steps));
-      }
+      const out = await run.step(current(), order(step), wImg);
+      gainsAdam.step(gains, out.grads.get('gains')!, cosineLr(gainsAdam.lr, step, steps));
+      factorsTrained.forEach((f, i) => f.step(factorAdams[i]!, out.grads.get(f.name)!, cosineLr(factorAdams[i]!.lr, step, steps)));
       acc = acc < 0 ? out.accuracy : RUNNING * acc + (1 - RUNNING) * out.accuracy;
       psnr = psnr < 0 ? out.psnrDb : RUNNING * psnr + (1 - RUNNING) * out.psnrDb;
       wImg = nextImageWeight(wImg, trainer, out.psnrDb);
       if (step >= Math.floor(steps / 5) && psnr >= trainer.psnr_target_db - PSNR_MARGIN_DB && (!best || acc > best.acc)) {
-        best = { params: actual(), acc, psnr };
+        best = { params: snapshot(), acc, psnr };
       }
       options.onProgress?.({ step: step + 1, total: steps, bitAccuracy: acc, psnrDb: psnr });
     }
-    const kept = best ?? { params: actual(), acc, psnr };
+    const kept = best ?? { params: snapshot(), acc, psnr };
     const tuned = factors.map((f) => (kept.params.has(f.name) ? { ...f, data: kept.params.get(f.name)! } : f));
     return { tensors: applyGains(tuned, layout, kept.params.get('gains')!), steps, bitAccuracy: kept.acc, psnrDb: kept.psnr, seconds: (performance.now() - started) / 1000 };
   } finally {
     await session.release();
+  }
+}
+
+/**
+ * A trained A factor: Adam works on `normalized` (each row divided by its starting RMS); `actual`,
+ * what the graph is fed, is kept equal to normalized times the row scales, updated in place.
+ */
+class RowScaledFactor {
+  readonly normalized: Float32Array;
+  readonly actual: Float32Array;
+  private readonly scales: Float32Array;
+  private readonly grad: Float32Array;
+
+  constructor(
+    readonly name: string,
+    start: Float32Array,
+    rank: number,
+  ) {
+    this.scales = rowRms(start, rank);
+    this.normalized = multiplyRows(start, this.scales.map((r) => (r > 0 ? 1 / r : 0)));
+    this.actual = multiplyRows(this.normalized, this.scales);
+    this.grad = new Float32Array(start.length);
+  }
+
+  /** One Adam step from the gradient with respect to `actual`. */
+  step(adam: Adam, gradActual: Float32Array, lr: number): void {
+    adam.step(this.normalized, multiplyRows(gradActual, this.scales, this.grad), lr);
+    multiplyRows(this.normalized, this.scales, this.actual);
   }
 }
 
@@ -123,11 +142,13 @@ function rowRms(values: Float32Array, rank: number): Float32Array {
   return out;
 }
 
-/** A copy of `values` with each row's entries mapped with that row's scale. */
-function scaleRows(values: Float32Array, scales: Float32Array, map: (x: number, scale: number) => number): Float32Array {
+/** `values` (row-major, one row per scale) with row k times scales[k], into `out`. */
+function multiplyRows(values: Float32Array, scales: ArrayLike<number>, out: Float32Array = new Float32Array(values.length)): Float32Array {
   const per = values.length / scales.length;
-  const out = new Float32Array(values.length);
-  for (let k = 0; k < scales.length; k++) for (let j = k * per; j < (k + 1) * per; j++) out[j] = map(values[j]!, scales[k]!);
+  for (let k = 0; k < scales.length; k++) {
+    const scale = scales[k]!;
+    for (let j = k * per; j < (k + 1) * per; j++) out[j] = values[j]! * scale;
+  }
   return out;
 }
 
@@ -308,12 +329,6 @@ function applyGains(factors: TensorToWrite[], layout: GainLayout, gains: Float32
   return factors.map((f) => {
     const row = layout.rowOf.get(f.name);
     if (row === undefined) return f;
-    const data = (f.data as Float32Array).slice();
-    const per = data.length / layout.rank;
-    for (let k = 0; k < layout.rank; k++) {
-      const g = gains[row * layout.rank + k]!;
-      for (let j = k * per; j < (k + 1) * per; j++) data[j]! *= g;
-    }
-    return { ...f, data };
+    return { ...f, data: multiplyRows(f.data as Float32Array, gains.subarray(row * layout.rank, (row + 1) * layout.rank)) };
   });
 }
