@@ -192,7 +192,18 @@ describe('per-token scales (SliderEdit) on the FLUX twin text stream', () => {
     scales.setPromptOnly(loaded.id, true);
     expect(maxAbsDiff(await outputOf(perToken!.file, shapes, scales.feeds(perToken!.inputs, 'negative')), await outputOf(source, shapes))).toBe(0);
     expect(maxAbsDiff(await outputOf(perToken!.file, shapes, scales.feeds(perToken!.inputs, 'prompt')), await outputOf(source, shapes))).toBeGreaterThan(1e-4);
+    // a guided step batching both passes: one row of scales per pass; a scalar scale that differs
+    // between the passes cannot be shared by one run
+    const both = scales.batchFeeds(perToken!.inputs, ['prompt', 'negative'])![input]!;
+    expect(both.dims).toEqual([2, T, 1]);
+    expect(Array.from(both.data as Float32Array)).toEqual([...span.map((v) => v * 0.8), ...new Array<number>(T).fill(0)]);
+    expect(scales.batchFeeds(scalar!.inputs, ['prompt', 'negative'])).toBeNull();
+    expect(scales.batchFeeds(scalar!.inputs, ['prompt', 'prompt'])![input]!.dims).toEqual([1]);
+    scales.setTokenScales(loaded.id, null);
+    expect(scales.batchFeeds(perToken!.inputs, ['prompt', 'negative'])![input]!.dims).toEqual([2, 1, 1]);
+    scales.setTokenScales(loaded.id, span);
     scales.setPromptOnly(loaded.id, false);
+    expect(scales.batchFeeds(scalar!.inputs, ['prompt', 'negative'])![input]!.data).toEqual(Float32Array.of(0.8));
     expect(scales.feeds(perToken!.inputs, 'negative')[input]!.data).toEqual(span.map((v) => v * 0.8));
 
     const image = path.join(tempDir(), 'img.safetensors');

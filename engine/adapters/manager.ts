@@ -200,7 +200,7 @@ export class AdapterManager {
         const plan: GraphPlan | null = await planGraph(file, component, slots, cacheDir);
         if (!plan) return null;
         const inputs = plan.inputs;
-        return { file: plan.file, feeds: inputs.length > 0 ? (pass) => scales.feeds(inputs, pass) : null, notices: plan.notices };
+        return { file: plan.file, feeds: inputs.length > 0 ? (passes) => scales.batchFeeds(inputs, passes) : null, notices: plan.notices };
       },
     };
     await host.setHook(slots.length > 0 ? hook : null, changed); // releases only the changed graphs' sessions

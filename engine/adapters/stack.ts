@@ -11,7 +11,8 @@
  * tokens); without a vector a per-token adapter gets its weight for every token. A prompt-only
  * adapter (`setPromptOnly`) gets 0 on the negative prompt's pass of classifier-free guidance
  * (PromptPass): SliderEdit's adapters address the instruction, so that pass runs without them and
- * strength 1 stays exactly the plain guided edit.
+ * strength 1 stays exactly the plain guided edit. When a guided step runs both passes as one batch,
+ * a per-token feed has one row per pass; a scalar feed cannot differ between them (batchFeeds).
  */
 import { EngineError } from '../errors.js';
 import { ort, type OrtFeeds } from '../runtime/ort.js';
@@ -104,13 +105,31 @@ export class AdapterScales {
     else this.vectors.delete(adapterId);
   }
 
+  /** The feeds of a run of one prompt pass. */
   feeds(inputs: ScaleInput[], pass: PromptPass = 'prompt'): OrtFeeds {
+    return this.batchFeeds(inputs, [pass])!;
+  }
+
+  /**
+   * The feeds of a run whose batch rows are these passes: a per-token input gets one row per pass,
+   * (rows, tokens, 1), or (rows, 1, 1) without a vector; a scalar input has no batch dimension, so
+   * the passes share it only when its value is the same for all of them (else null).
+   */
+  batchFeeds(inputs: ScaleInput[], passes: readonly PromptPass[]): OrtFeeds | null {
     const feeds: OrtFeeds = {};
     for (const i of inputs) {
-      const w = pass === 'negative' && this.promptOnly.has(i.adapterId) ? 0 : (this.weights.get(i.adapterId) ?? 0);
-      const vector = i.perToken ? this.vectors.get(i.adapterId) : undefined;
-      if (vector) feeds[i.input] = new ort.Tensor('float32', Float32Array.from(vector, (v) => v * w), [1, vector.length, 1]);
-      else feeds[i.input] = new ort.Tensor('float32', Float32Array.of(w), i.perToken ? [1, 1, 1] : [1]);
+      const weights = passes.map((pass) => (pass === 'negative' && this.promptOnly.has(i.adapterId) ? 0 : (this.weights.get(i.adapterId) ?? 0)));
+      if (!i.perToken) {
+        if (weights.some((w) => w !== weights[0])) return null;
+        feeds[i.input] = new ort.Tensor('float32', Float32Array.of(weights[0] ?? 0), [1]);
+        continue;
+      }
+      const vector = this.vectors.get(i.adapterId) ?? Float32Array.of(1);
+      const data = new Float32Array(weights.length * vector.length);
+      weights.forEach((w, row) => {
+        for (let t = 0; t < vector.length; t++) data[row * vector.length + t] = vector[t]! * w;
+      });
+      feeds[i.input] = new ort.Tensor('float32', data, [weights.length, vector.length, 1]);
     }
     return feeds;
   }

@@ -3,6 +3,8 @@
  * - ratio: a denoising step as the pipeline runs it (scheduler step, preview, progress event)
  *   divided by the bare session.run of the transformer on the same inputs, in alternating
  *   rounds, median of the rounds' ratios;
+ * - guidance_batch_ratio (true-CFG models): a bare guided step with both passes as one batch of two
+ *   divided by the same two passes as two runs (FluxPipeline.batchesGuidance), same rounds;
  * - seconds_per_image_20_steps: a whole 20-step job at the model's size with a new prompt each
  *   time (text encoding, 20 steps, VAE decode, PNG with metadata, history write), median;
  * - peak_rss_mb: the process's peak resident memory after all of it.
@@ -21,7 +23,7 @@ const COLORS = ['red', 'orange', 'yellow', 'green', 'blue', 'purple'];
 
 export async function benchEngine(options: { modelDir?: string; rounds?: number } = {}): Promise<Figures> {
   const modelDir = options.modelDir ?? embeddedModelDir();
-  const rounds = options.rounds ?? 5;
+  const rounds = options.rounds ?? 11;
   const descriptor = describeModelFolder(modelDir, true);
   const size = { width: descriptor.info.defaults.width, height: descriptor.info.defaults.height };
   const bareModel = await FluxPipeline.load(descriptor, 'cpu');
@@ -47,10 +49,18 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
     const bare: number[] = [];
     const stepped: number[] = [];
     const ratios: number[] = [];
+    const { guidance } = descriptor.info.defaults;
+    const batching = bareModel.runsNegativePass(guidance) && (await bareModel.batchesGuidance());
+    const separate: number[] = [];
+    const batchRatios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      bare.push(await bareStepMs(bareModel, size, 20, descriptor.info.defaults.guidance));
+      bare.push(await bareStepMs(bareModel, size, 20, guidance));
       stepped.push(await stepMs(20, r + 1));
       ratios.push(stepped.at(-1)! / bare.at(-1)!);
+      if (batching) {
+        separate.push(await bareStepMs(bareModel, size, 20, guidance, true));
+        batchRatios.push(bare.at(-1)! / separate.at(-1)!);
+      }
     }
     const images: number[] = [];
     for (let r = 0; r < rounds; r++) {
@@ -69,6 +79,7 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
       engine_step_ms: median(stepped),
       ratio: median(ratios),
       goal_ratio: 1.05,
+      ...(batching ? { bare_step_separate_ms: median(separate), guidance_batch_ratio: median(batchRatios) } : {}),
       seconds_per_image_20_steps: median(images),
       goal_seconds_per_image_20_steps: 1,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024,

@@ -36,8 +36,19 @@ export interface SessionOptions {
  */
 export type PromptPass = 'prompt' | 'negative';
 
-/** Feeds added to every run of a graph, per prompt pass. */
-export type ExtraFeeds = (pass: PromptPass) => OrtFeeds;
+/**
+ * Feeds added to every run of a graph, for a run whose batch rows are these prompt passes (one row,
+ * or a guided step's passes batched together); null when the passes cannot share one run (an
+ * adapter's scale differs between them and its input has no batch dimension).
+ */
+export type ExtraFeeds = (passes: readonly PromptPass[]) => OrtFeeds | null;
+
+/** The prompt pass of each batch row of a run; a single pass is a batch of one. */
+export type PassRows = PromptPass | readonly PromptPass[];
+
+function rowsOf(passes: PassRows): readonly PromptPass[] {
+  return typeof passes === 'string' ? [passes] : passes;
+}
 
 /** An open model graph and what it declares. */
 export class ModelSession {
@@ -75,15 +86,27 @@ export class ModelSession {
     this.extraFeeds = extra;
   }
 
-  /** The feeds added to every run, for callers that run `raw` themselves (benchmarks). */
-  extra(pass: PromptPass = 'prompt'): OrtFeeds {
-    return this.extraFeeds?.(pass) ?? {};
+  /** Whether one run can compute these passes as its batch rows (the extra feeds stack). */
+  canBatch(passes: readonly PromptPass[]): boolean {
+    return this.extraFeeds === null || this.extraFeeds(passes) !== null;
   }
 
-  /** Runs the graph; `pass` says which prompt a denoiser run is for (the extra feeds may differ). */
-  async run(feeds: OrtFeeds, pass: PromptPass = 'prompt'): Promise<Record<string, OrtTensor>> {
+  /** The feeds added to every run, for callers that run `raw` themselves (benchmarks, tests). */
+  extra(passes: PassRows = 'prompt'): OrtFeeds {
+    const rows = rowsOf(passes);
+    const extra = this.extraFeeds?.(rows);
+    if (extra === null) throw new EngineError('internal', `${this.file}: the passes ${rows.join(', ')} cannot run as one batch (an adapter scale differs between them)`);
+    return extra ?? {};
+  }
+
+  /**
+   * Runs the graph; `passes` says which prompt each batch row of a denoiser run is for (the extra
+   * feeds may differ per pass; check `canBatch` before batching passes).
+   */
+  async run(feeds: OrtFeeds, passes: PassRows = 'prompt'): Promise<Record<string, OrtTensor>> {
+    const extra = this.extra(passes);
     try {
-      return await this.session.run(this.extraFeeds ? { ...this.extraFeeds(pass), ...feeds } : feeds);
+      return await this.session.run(this.extraFeeds ? { ...extra, ...feeds } : feeds);
     } catch (error) {
       throw new EngineError('model_error', `${this.file}: inference failed: ${messageOf(error)}`, { cause: error });
     }

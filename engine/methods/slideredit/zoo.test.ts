@@ -4,7 +4,7 @@
  * strength 1 on every part equals the plain edit (final latents within 1e-5) on held-out
  * multi-part edits, and a slider move runs neither text encoder nor the VAE encoder. With the
  * model's true CFG (its manifest's guidance_mode) every step runs the prompt's pass and the empty
- * prompt's pass, and the STLoRA's per-token scales reach the prompt's pass only.
+ * prompt's pass as one batch, and the STLoRA's per-token scales reach the prompt's row only.
  * Skips, saying why, until the model and an STLoRA exist. ATELIER_ZOO_KONTEXT points at another
  * model folder (e.g. a smoke build's tiny/kontext).
  */
@@ -59,9 +59,17 @@ if (!checkpoints) {
           const original = ModelSession.prototype.run;
           const spy = vi.spyOn(ModelSession.prototype, 'run').mockImplementation(function (this: ModelSession, ...args) {
             runs.push(this.inputs.map((i) => i.name).join(','));
-            const pass = args[1] ?? 'prompt';
-            const scales = Object.entries(this.extra(pass)).filter(([name]) => name.startsWith('atelier_adapter_scale'));
-            if (scales.length > 0) scaleSums[pass].push(scales.reduce((s, [, t]) => s + (t.data as Float32Array).reduce((a, b) => a + Math.abs(b), 0), 0));
+            const rows = [args[1] ?? 'prompt'].flat();
+            const scales = Object.entries(this.extra(rows)).filter(([name]) => name.startsWith('atelier_adapter_scale'));
+            // one row of each scale feed per batch row (a guided step batches [prompt, negative])
+            rows.forEach((pass, r) => {
+              const rowSum = (t: (typeof scales)[number][1]) => {
+                const data = t.data as Float32Array;
+                const n = data.length / rows.length;
+                return data.subarray(r * n, (r + 1) * n).reduce((a, b) => a + Math.abs(b), 0);
+              };
+              if (scales.length > 0) scaleSums[pass].push(scales.reduce((sum, [, t]) => sum + rowSum(t), 0));
+            });
             return original.apply(this, args);
           });
           try {
@@ -69,11 +77,13 @@ if (!checkpoints) {
           } finally {
             spy.mockRestore();
           }
-          expect(runs.filter((r) => r.includes('encoder_hidden_states'))).toHaveLength(input.steps * passes);
+          // a guided step's two passes run as one batch (FluxPipeline.batchesGuidance)
+          expect(runs.filter((r) => r.includes('encoder_hidden_states'))).toHaveLength(input.steps);
           expect(runs.filter((r) => r === 'input_ids' || r === 'sample')).toEqual([]);
           expect(scaleSums.prompt).toHaveLength(input.steps);
           expect(Math.min(...scaleSums.prompt)).toBeGreaterThan(0);
           expect(scaleSums.negative).toEqual(new Array(input.steps * (passes - 1)).fill(0));
+          expect(await pipeline.batchesGuidance()).toBe(passes === 2);
         }
       } finally {
         await pipeline.release();

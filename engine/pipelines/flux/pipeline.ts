@@ -8,7 +8,8 @@
  * tokens only. Guidance is the embedded scalar of guidance-distilled FLUX (one pass per step), or,
  * for models made for it (FluxSpec.trueCfg), a true classifier-free guidance scale: a second pass
  * on the negative prompt (empty unless given) each step, v_neg + g (v - v_neg), as diffusers'
- * `true_cfg_scale`; guidance <= 1 then runs the prompt's pass alone.
+ * `true_cfg_scale`, the two prompts batched in one run where the graph allows it
+ * (`batchesGuidance`); guidance <= 1 then runs the prompt's pass alone.
  * Graph I/O names come from the spec (Optimum and Black Forest Labs' exports differ); graphs with
  * bfloat16 I/O or in-graph sampling are prepared on first use (pipelines/sessions.ts).
  * Sessions open lazily and are released with the pipeline; with `lowMemory` the text encoders and
@@ -32,13 +33,17 @@ import { OPTIMUM_FLUX_IO, type FluxGraphIo, type FluxSpec } from './spec.js';
 import { imageIds, packLatents, unpackLatents } from './packing.js';
 import { previewFromPacked } from './preview.js';
 
-/** One job's transformer inputs; `feeds` fills in the latents and sigma of a step. */
+/**
+ * One job's transformer inputs; `feeds` fills in the latents and sigma of a step. A guided step
+ * may run both prompts as one batch: `passes` names each batch row's prompt, in order.
+ */
 export interface StepInputs {
   transformer: ModelSession;
   h: number;
   w: number;
   tokens: number;
   features: number;
+  passes: readonly PromptPass[];
   feeds(latents: Float32Array, sigma: number): OrtFeeds;
 }
 
@@ -197,29 +202,41 @@ export class FluxPipeline implements Pipeline {
 
   /**
    * Everything one denoising step feeds the transformer except the latents and sigma, built once
-   * per job: text encodings, ids, guidance. Benchmarks time the bare session.run on these feeds.
+   * per job: text encodings, ids, guidance. `pass` says which prompt `text` is; with a
+   * `batchedNegative` encoding the step is one batch of two rows, [prompt, negative], sharing
+   * latents, context and ids (see `batchesGuidance`).
+   * Benchmarks time the bare session.run on these feeds.
    */
-  async stepInputs(text: string | TextEncoding, context: Float32Array | null, size: { width: number; height: number; guidance: number }): Promise<StepInputs> {
+  async stepInputs(
+    text: string | TextEncoding,
+    context: Float32Array | null,
+    size: { width: number; height: number; guidance: number },
+    pass: PromptPass = 'prompt',
+    batchedNegative: TextEncoding | null = null,
+  ): Promise<StepInputs> {
     const { channels, vaeScaleFactor, t5Length } = this.parts;
     const h = size.height / vaeScaleFactor;
     const w = size.width / vaeScaleFactor;
     const tokens = (h / 2) * (w / 2);
     const features = channels * 4;
-    const encoding = typeof text === 'string' ? await this.encodeText(text) : text;
+    const encodings = [typeof text === 'string' ? await this.encodeText(text) : text, ...(batchedNegative ? [batchedNegative] : [])];
+    const passes: PromptPass[] = batchedNegative ? [pass, 'negative'] : [pass];
+    const rows = encodings.length;
     const transformer = await this.session('transformer');
     const contextTokens = context ? context.length / features : 0;
     const sequence = tokens + contextTokens;
     const ids = context ? concat(imageIds(h, w, 0), imageIds(h, w, 1)) : imageIds(h, w, 0);
-    const hidden = new Float32Array(sequence * features);
-    if (context) hidden.set(context, tokens * features);
+    const hidden = new Float32Array(rows * sequence * features);
+    if (context) for (let r = 0; r < rows; r++) hidden.set(context, (r * sequence + tokens) * features);
     const spec = (name: string) => transformer.input(name);
-    const idsDims = (rows: number) => (this.io.idsBatched ? [1, rows, 3] : [rows, 3]);
+    const idsDims = (n: number) => (this.io.idsBatched ? [1, n, 3] : [n, 3]);
+    const hiddenSize = encodings[0]!.sequence.length / t5Length;
     const fixed: OrtFeeds = {
-      encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), encoding.sequence, [1, t5Length, encoding.sequence.length / t5Length]),
-      pooled_projections: tensorFor(spec('pooled_projections'), encoding.pooled, [1, encoding.pooled.length]),
+      encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), stackRows(encodings.map((e) => e.sequence)), [rows, t5Length, hiddenSize]),
+      pooled_projections: tensorFor(spec('pooled_projections'), stackRows(encodings.map((e) => e.pooled)), [rows, encodings[0]!.pooled.length]),
       img_ids: tensorFor(spec('img_ids'), ids, idsDims(sequence)),
       txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), idsDims(t5Length)),
-      ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), [this.parts.trueCfg ? 1 : size.guidance], [1]) } : {}),
+      ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), new Array<number>(rows).fill(this.parts.trueCfg ? 1 : size.guidance), [rows]) } : {}),
     };
     return {
       transformer,
@@ -227,15 +244,30 @@ export class FluxPipeline implements Pipeline {
       w,
       tokens,
       features,
+      passes,
       feeds(latents: Float32Array, sigma: number): OrtFeeds {
-        hidden.set(latents, 0);
+        for (let r = 0; r < rows; r++) hidden.set(latents, r * sequence * features);
         return {
           ...fixed,
-          hidden_states: tensorFor(spec('hidden_states'), hidden, [1, sequence, features]),
-          timestep: tensorFor(spec('timestep'), [sigma], [1]),
+          hidden_states: tensorFor(spec('hidden_states'), hidden, [rows, sequence, features]),
+          timestep: tensorFor(spec('timestep'), new Array<number>(rows).fill(sigma), [rows]),
         };
       },
     };
+  }
+
+  /**
+   * Whether a guided step runs the prompt and the negative prompt as one batch of two, as diffusers
+   * batches classifier-free guidance for Stable Diffusion (its FLUX pipeline runs true CFG as two
+   * calls): on CPU one batch of two costs well under two runs (ONNX Runtime's per-node cost is paid
+   * once; bench engine prints both). It needs the transformer's batched inputs to have a dynamic
+   * batch dimension, ids without one, and adapter scales that can take one row per pass.
+   */
+  async batchesGuidance(): Promise<boolean> {
+    if (this.io.idsBatched) return false;
+    const transformer = await this.session('transformer');
+    const batched = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', ...(this.parts.guidanceEmbedded ? ['guidance'] : [])];
+    return batched.every((name) => typeof transformer.input(name).shape[0] === 'string') && transformer.canBatch(['prompt', 'negative']);
   }
 
   private async denoise(
@@ -247,22 +279,26 @@ export class FluxPipeline implements Pipeline {
   ): Promise<RgbImage> {
     // The negative prompt is encoded first: in low-memory mode encoding releases the transformer.
     const negativeEncoding = this.runsNegativePass(input.guidance) ? await this.encodeText(negativePrompt) : null;
-    const step = await this.stepInputs(text, context, input);
-    const negative = negativeEncoding ? await this.stepInputs(negativeEncoding, context, input) : null;
+    const batched = negativeEncoding !== null && (await this.batchesGuidance());
+    const step = await this.stepInputs(text, context, input, 'prompt', batched ? negativeEncoding : null);
+    const negative = negativeEncoding && !batched ? await this.stepInputs(negativeEncoding, context, input, 'negative') : null;
     throwIfCancelled(hooks.signal);
     const { transformer, h, w, tokens, features } = step;
     let latents = packLatents(gaussianNoise(input.seed, this.parts.channels * h * w), this.parts.channels, h, w);
     const sigmas = this.scheduler.sigmas(input.steps, tokens);
     const output = this.io.transformerOutput;
-    const velocityOf = async (inputs: StepInputs, sigma: number, pass: PromptPass) => {
-      const out = await transformer.run(inputs.feeds(latents, sigma), pass);
-      return float32Of(outputOf(out, output, transformer.file), output).subarray(0, tokens * features);
+    /** The velocity of each batch row (its target tokens; context tokens are dropped). */
+    const velocitiesOf = async (inputs: StepInputs, sigma: number): Promise<Float32Array[]> => {
+      const out = float32Of(outputOf(await transformer.run(inputs.feeds(latents, sigma), inputs.passes), output, transformer.file), output);
+      const stride = out.length / inputs.passes.length;
+      return inputs.passes.map((_, r) => out.subarray(r * stride, r * stride + tokens * features));
     };
     for (let i = 0; i < input.steps; i++) {
       throwIfCancelled(hooks.signal);
       const sigma = sigmas[i]!;
-      let velocity = await velocityOf(step, sigma, 'prompt');
-      if (negative) velocity = guidedVelocity(velocity, await velocityOf(negative, sigma, 'negative'), input.guidance);
+      const [prompt, batchedNegative] = await velocitiesOf(step, sigma);
+      const negativeVelocity = batchedNegative ?? (negative ? (await velocitiesOf(negative, sigma))[0]! : null);
+      const velocity = negativeVelocity ? guidedVelocity(prompt!, negativeVelocity, input.guidance) : prompt!;
       const preview = hooks.wantPreview ? previewFromPacked(latents, velocity, sigma, this.parts.channels, h, w, this.parts.preview) : null;
       latents = latents.slice();
       this.scheduler.step(latents, velocity, sigma, sigmas[i + 1]!);
@@ -293,6 +329,14 @@ export class FluxPipeline implements Pipeline {
 export function guidedVelocity(prompt: Float32Array, negative: Float32Array, guidance: number): Float32Array {
   const out = new Float32Array(prompt.length);
   for (let i = 0; i < out.length; i++) out[i] = negative[i]! + guidance * (prompt[i]! - negative[i]!);
+  return out;
+}
+
+/** Equal-length rows one after another. */
+function stackRows(rows: Float32Array[]): Float32Array {
+  if (rows.length === 1) return rows[0]!;
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  rows.forEach((r, i) => out.set(r, i * r.length));
   return out;
 }
 

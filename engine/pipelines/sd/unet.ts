@@ -2,12 +2,13 @@
  * One UNet evaluation with classifier-free guidance (Ho & Salimans 2022):
  * out = uncond + g * (cond - uncond). When the graph's batch dim is dynamic (or fixed at 2) the
  * unconditional and conditional inputs run as one batch of two, [uncond, cond] as diffusers
- * orders them; a graph fixed at batch 1 gets two runs. Without guidance (g <= 1, Turbo's 0) only
+ * orders them (each row with its pass's adapter scales); a graph fixed at batch 1, or adapter
+ * scales that cannot differ per row, get two runs. Without guidance (g <= 1, Turbo's 0) only
  * the conditional pass runs. Inputs are fed in the graph's own dtypes (float16 exports, int64 or
  * float timesteps, rank-0 or per-sample timesteps: read by the layout detector).
  */
 import type { OrtFeeds } from '../../runtime/ort.js';
-import type { ModelSession } from '../../runtime/session.js';
+import type { ModelSession, PromptPass } from '../../runtime/session.js';
 import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import type { SdUnetSpec } from './spec.js';
 import type { TextEncoding } from './text.js';
@@ -46,9 +47,9 @@ export class GuidedUnet {
     private readonly latentShape: { channels: number; h: number; w: number },
   ) {}
 
-  /** Whether guided steps run as one batch of two. */
+  /** Whether guided steps run as one batch of two (the graph takes it, and so do adapter scales). */
   get batchesGuidance(): boolean {
-    return this.spec.batch === null || this.spec.batch === 2;
+    return (this.spec.batch === null || this.spec.batch === 2) && this.session.canBatch(['negative', 'prompt']);
   }
 
   private feeds(sample: Float32Array, timestep: number, branches: Conditioning[]): OrtFeeds {
@@ -71,8 +72,8 @@ export class GuidedUnet {
     return feeds;
   }
 
-  private async run(sample: Float32Array, timestep: number, branches: Conditioning[]): Promise<Float32Array> {
-    const out = await this.session.run(this.feeds(sample, timestep, branches));
+  private async run(sample: Float32Array, timestep: number, branches: Conditioning[], passes: readonly PromptPass[]): Promise<Float32Array> {
+    const out = await this.session.run(this.feeds(sample, timestep, branches), passes);
     return float32Of(outputOf(out, this.spec.output, this.session.file), this.spec.output);
   }
 
@@ -82,17 +83,17 @@ export class GuidedUnet {
     if (!call.negative) {
       // A graph fixed at batch 2 still needs two items: run the conditional twice.
       const branches = this.spec.batch === 2 ? [call.positive, call.positive] : [call.positive];
-      return (await this.run(call.sample, call.timestep, branches)).slice(0, size);
+      return (await this.run(call.sample, call.timestep, branches, branches.map(() => 'prompt'))).slice(0, size);
     }
     let uncond: Float32Array;
     let cond: Float32Array;
     if (this.batchesGuidance) {
-      const both = await this.run(call.sample, call.timestep, [call.negative, call.positive]);
+      const both = await this.run(call.sample, call.timestep, [call.negative, call.positive], ['negative', 'prompt']);
       uncond = both.subarray(0, size);
       cond = both.subarray(size, 2 * size);
     } else {
-      uncond = await this.run(call.sample, call.timestep, [call.negative]);
-      cond = await this.run(call.sample, call.timestep, [call.positive]);
+      uncond = await this.run(call.sample, call.timestep, [call.negative], ['negative']);
+      cond = await this.run(call.sample, call.timestep, [call.positive], ['prompt']);
     }
     const g = call.guidance;
     const out = new Float32Array(size);
