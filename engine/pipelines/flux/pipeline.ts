@@ -261,10 +261,11 @@ export class FluxPipeline implements Pipeline {
    * batches classifier-free guidance for Stable Diffusion (its FLUX pipeline runs true CFG as two
    * calls): on CPU one batch of two costs well under two runs (ONNX Runtime's per-node cost is paid
    * once; bench engine prints both). It needs the transformer's batched inputs to have a dynamic
-   * batch dimension, ids without one, and adapter scales that can take one row per pass.
+   * batch dimension, ids without one, and adapter scales that can take one row per pass. In
+   * `lowMemory` mode the passes stay separate: a batch of two doubles the activations' peak.
    */
   async batchesGuidance(): Promise<boolean> {
-    if (this.io.idsBatched) return false;
+    if (this.io.idsBatched || this.lowMemory) return false;
     const transformer = await this.session('transformer');
     const batched = ['hidden_states', 'encoder_hidden_states', 'pooled_projections', 'timestep', ...(this.parts.guidanceEmbedded ? ['guidance'] : [])];
     return batched.every((name) => typeof transformer.input(name).shape[0] === 'string') && transformer.canBatch(['prompt', 'negative']);

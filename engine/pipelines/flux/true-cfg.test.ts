@@ -4,12 +4,15 @@
  * per step and two passes otherwise, batched in one run (rows [prompt, negative]); the batched
  * step gives the two separate runs' image; a negative prompt equal to the prompt makes any
  * guidance the unguided image exactly; the empty negative prompt at the default guidance changes
- * the image.
+ * the image; a prompt-only adapter with a scalar scale (the zoo's GSTLoRA) cannot give the two rows
+ * different scales, so its guided steps run as two runs (at weight 0 the rows agree and batch).
  * Skips, saying why, when the model folder is absent. ATELIER_ZOO_KONTEXT points at another folder.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
+import { AdapterManager } from '../../adapters/manager.js';
+import { findCheckpoints } from '../../methods/slideredit/checkpoint.js';
 import { describeModelFolder } from '../../models/detect.js';
 import { packageRoot } from '../../paths.js';
 import { ModelSession } from '../../runtime/session.js';
@@ -35,7 +38,7 @@ if (!present) {
   });
 } else {
   describe('true CFG on the tiny Kontext model', () => {
-    it('runs the negative pass only when guided, and the guided image is the unguided one when the negative prompt is the prompt', async () => {
+    it('runs the negative pass only when guided, batched with the prompt where the adapters allow, and the guided image is the unguided one when the negative prompt is the prompt', async () => {
       const descriptor = describeModelFolder(modelDir, true);
       expect(descriptor.spec.pipeline === 'flux' && descriptor.spec.trueCfg).toBe(true);
       expect(descriptor.info.negativePrompt).toBe(true);
@@ -77,6 +80,19 @@ if (!present) {
           expect(maxAbsDiff(separate.latents, guided.latents)).toBeLessThanOrEqual(1e-5);
         } finally {
           unbatched.mockRestore();
+        }
+        const gstlora = findCheckpoints(modelDir)?.gstlora;
+        if (gstlora) {
+          const adapters = new AdapterManager(tempDir());
+          const id = (await adapters.add({ path: gstlora })).id;
+          await adapters.setMethodAdapters(pipeline.adapters, [{ id, enabled: true, weight: 0, mode: 'live', promptOnly: true }]);
+          expect(await pipeline.batchesGuidance()).toBe(true);
+          await adapters.setMethodAdapters(pipeline.adapters, [{ id, enabled: true, weight: 0.5, mode: 'live', promptOnly: true }]);
+          expect(await pipeline.batchesGuidance()).toBe(false);
+          const scalar = await latentsOf(guidance, '');
+          expect(scalar.passes).toEqual(new Array(steps).fill([['prompt'], ['negative']]).flat());
+          expect(maxAbsDiff(scalar.latents, guided.latents)).toBeGreaterThan(1e-3);
+          await adapters.setMethodAdapters(pipeline.adapters, []);
         }
       } finally {
         await pipeline.release();
