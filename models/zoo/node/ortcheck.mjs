@@ -38,6 +38,11 @@ function unpack(x) {
 }
 function ids(index) { const a = new Float32Array(16 * 3); for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) { const i = r * 4 + c; a[i * 3] = index; a[i * 3 + 1] = r; a[i * 3 + 2] = c; } return a; }
 
+function rows(a, b) { // two (1, ...) tensors -> one (2, ...)
+  const data = new Float32Array(a.data.length * 2); data.set(a.data); data.set(b.data, a.data.length);
+  return T("float32", data, [2, ...a.dims.slice(1)]);
+}
+
 async function encode(clipIds, t5Ids) {
   const c = await te.run({ input_ids: T("int32", Int32Array.from(clipIds), [1, clipIds.length]) });
   const t = await te2.run({ input_ids: T("int64", BigInt64Array.from(t5Ids.map(BigInt)), [1, t5Ids.length]) });
@@ -58,18 +63,22 @@ async function run(item) {
   const N = ctxTokens ? 32 : 16;
   const imgIds = new Float32Array(N * 3); imgIds.set(ids(0)); if (ctxTokens) imgIds.set(ids(1), 48);
   let x = pack(Float32Array.from(item.noise));
-  const hs = new Float32Array(N * 64);
-  const velocity = async (enc, sigma) => (await tr.run({
-    hidden_states: T("float32", hs, [1, N, 64]), encoder_hidden_states: enc.sequence,
-    pooled_projections: enc.pooled, timestep: T("float32", Float32Array.of(sigma), [1]),
+  // true CFG runs the prompt and the empty prompt as one batch of two rows, as the engine does
+  const B = negative ? 2 : 1;
+  const enc = negative ? { sequence: rows(text.sequence, negative.sequence), pooled: rows(text.pooled, negative.pooled) } : text;
+  const hs = new Float32Array(B * N * 64);
+  const velocity = async (sigma) => (await tr.run({
+    hidden_states: T("float32", hs, [B, N, 64]), encoder_hidden_states: enc.sequence,
+    pooled_projections: enc.pooled, timestep: T("float32", new Float32Array(B).fill(sigma), [B]),
     img_ids: T("float32", imgIds, [N, 3]), txt_ids: T("float32", new Float32Array(Lt * 3), [Lt, 3]),
-    guidance: T("float32", Float32Array.of(req.guidance), [1]),
+    guidance: T("float32", new Float32Array(B).fill(req.guidance), [B]),
   })).out_hidden_states.data;
   for (let i = 0; i < req.steps; i++) {
-    hs.set(x); if (ctxTokens) hs.set(ctxTokens, 16 * 64);
-    let v = await velocity(text, req.sigmas[i]);
+    for (let b = 0; b < B; b++) { hs.set(x, b * N * 64); if (ctxTokens) hs.set(ctxTokens, (b * N + 16) * 64); }
+    const out = await velocity(req.sigmas[i]);
+    let v = out.subarray(0, 16 * 64);
     if (negative) {
-      const u = await velocity(negative, req.sigmas[i]), g = new Float32Array(16 * 64);
+      const u = out.subarray(N * 64, N * 64 + 16 * 64), g = new Float32Array(16 * 64);
       for (let k = 0; k < 16 * 64; k++) g[k] = u[k] + req.cfg * (v[k] - u[k]);
       v = g;
     }
