@@ -1,6 +1,6 @@
 """Rebuild everything (resuming from checkpoints), or smoke-test everything.
 
-    /usr/bin/python3 -m zoo.build all        # eval sets, vae, judge, data, kontext, export, slideredit, evaluate, watermark
+    /usr/bin/python3 -m zoo.build all        # eval sets, vae, judge, data, kontext, export, lora, slideredit, evaluate, watermark
     /usr/bin/python3 -m zoo.build --smoke    # every step for a few training steps in a temp dir,
                                              # every export checked with onnx.checker (CI)
 """
@@ -14,7 +14,8 @@ import sys
 import tempfile
 import time
 
-STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "slideredit", "evaluate", "watermark"]
+# lora's adapters and references, and slideredit's, are trained on the exported Kontext model, so they follow it
+STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "lora", "slideredit", "evaluate", "watermark"]
 
 
 def main(argv=None):

@@ -512,10 +512,13 @@ def main(argv=None):
     refs["inputs.vae_decoder.latent_sample"] = latent
     refs["tokens.stlora"] = tokens
     manifest_cases = []
-    for graph, setting, name in cases:
-        refs[f"outputs.{name}"] = run(graph, setting)
-        manifest_cases.append({"name": name, "graph": graph, "output": f"outputs.{name}",
-                               "adapters": [{"adapter": k, "scale": (v["scale"] if isinstance(v, dict) else v), "tokens": "tokens.stlora" if isinstance(v, dict) else None} for k, v in setting.items()]})
+    try:
+        for graph, setting, name in cases:
+            refs[f"outputs.{name}"] = run(graph, setting)
+            manifest_cases.append({"name": name, "graph": graph, "output": f"outputs.{name}",
+                                   "adapters": [{"adapter": k, "scale": (v["scale"] if isinstance(v, dict) else v), "tokens": "tokens.stlora" if isinstance(v, dict) else None} for k, v in setting.items()]})
+    finally:   # later steps of the same process (zoo.build) run the model in float32
+        mmdit.timestep_embedding = embed32
     write_safetensors(out / "references.safetensors", refs)
     component = {"style": "denoiser", "stlora": "denoiser", "loha": "denoiser", "lokr": "denoiser", "watermark": "vae"}
     write_json(out / "manifest.json", {
