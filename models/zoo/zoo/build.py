@@ -1,6 +1,7 @@
 """Rebuild everything (resuming from checkpoints), or smoke-test everything.
 
     /usr/bin/python3 -m zoo.build all        # eval sets, vae, judge, data, kontext, export, lora, slideredit, evaluate, watermark
+    /usr/bin/python3 -m zoo.build all --from export --to evaluate   # a range of steps (after a new Kontext run)
     /usr/bin/python3 -m zoo.build --smoke    # every step for a few training steps in a temp dir,
                                              # every export checked with onnx.checker (CI)
 """
@@ -21,10 +22,19 @@ STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "lora", "slide
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", nargs="?", default="all", choices=["all"] + STEPS)
+    ap.add_argument("--from", dest="start", choices=STEPS, default=None,
+                    help="with all: start at this step (e.g. export, after a new Kontext run)")
+    ap.add_argument("--to", dest="end", choices=STEPS, default=None, help="with all: stop after this step")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the smoke temp dir")
     args = ap.parse_args(argv)
-    steps = STEPS if args.what == "all" else [args.what]
+    if (args.start or args.end) and args.what != "all":
+        ap.error("--from and --to go with all")
+    first = STEPS.index(args.start) if args.start else 0
+    last = STEPS.index(args.end) if args.end else len(STEPS) - 1
+    if first > last:
+        ap.error(f"--from {args.start} comes after --to {args.end}")
+    steps = STEPS[first:last + 1] if args.what == "all" else [args.what]
     root = None
     if args.smoke:
         root = tempfile.mkdtemp(prefix="zoo-smoke-")
