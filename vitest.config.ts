@@ -14,6 +14,7 @@ export default defineConfig({
           name: 'node',
           include: ['engine/**/*.test.ts', 'app/**/*.test.ts'],
           environment: 'node',
+          setupFiles: ['engine/testing/temp-cleanup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

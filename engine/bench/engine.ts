@@ -2,14 +2,16 @@
  * `bench engine`: the engine's own cost on the default model, in-process (no RPC):
  * - ratio: a denoising step as the pipeline runs it (scheduler step, preview, progress event)
  *   divided by the bare session.run of the transformer on the same inputs, in alternating
- *   rounds, median of the rounds' ratios;
+ *   rounds, median of the rounds' ratios; measured, as `bench rpc` does, at the smallest size from
+ *   the model's own up where a bare step takes at least 20 ms (`ratio_size`): on the tiny model's
+ *   8 ms steps the machine's run-to-run noise alone spread the ratio over 0.9-1.25;
  * - guidance_batch_ratio (true-CFG models): a bare guided step with both passes as one batch of two
- *   divided by the same two passes as two runs (FluxPipeline.batchesGuidance), same rounds;
+ *   divided by the same two passes as two runs (FluxPipeline.batchesGuidance), same rounds and size;
  * - seconds_per_image_20_steps: a whole 20-step job at the model's size with a new prompt each
  *   time (text encoding, 20 steps, VAE decode, PNG with metadata, history write), median;
  * - peak_rss_mb: the process's peak resident memory after all of it.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../engine.js';
@@ -19,6 +21,8 @@ import { FluxPipeline } from '../pipelines/flux/pipeline.js';
 import { BENCH_PROMPT, bareStepMs } from './bare-step.js';
 import { median, type Figures } from './report.js';
 
+/** The shortest bare step the ratio is measured on (as bench rpc). */
+const MIN_STEP_MS = 20;
 const COLORS = ['red', 'orange', 'yellow', 'green', 'blue', 'purple'];
 
 export async function benchEngine(options: { modelDir?: string; rounds?: number } = {}): Promise<Figures> {
@@ -27,8 +31,9 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
   const descriptor = describeModelFolder(modelDir, true);
   const size = { width: descriptor.info.defaults.width, height: descriptor.info.defaults.height };
   const bareModel = await FluxPipeline.load(descriptor, 'cpu');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-'));
   const engine = new Engine({
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-')),
+    dataDir,
     modelRoots: [{ dir: modelDir, embedded: true, explicit: true }],
   });
   try {
@@ -38,27 +43,30 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
     const stepMs = async (steps: number, seed: number): Promise<number> => {
       const intervals: number[] = [];
       let last: number | null = null;
-      await engine.runJob({ kind: 'generate', prompt: BENCH_PROMPT, steps: steps + 1, seed, ...size }, () => {
+      await engine.runJob({ kind: 'generate', prompt: BENCH_PROMPT, steps: steps + 1, seed, ...ratioDims }, () => {
         const now = performance.now();
         if (last !== null) intervals.push(now - last);
         last = now;
       });
       return median(intervals);
     };
+    const { guidance } = descriptor.info.defaults;
+    let ratioSize = size.width;
+    while ((await bareStepMs(bareModel, { width: ratioSize, height: ratioSize }, 5, guidance)) < MIN_STEP_MS && ratioSize < 1024) ratioSize *= 2;
+    const ratioDims = { width: ratioSize, height: ratioSize };
     await stepMs(2, 0); // warm-up: sessions, the prompt's encoding
     const bare: number[] = [];
     const stepped: number[] = [];
     const ratios: number[] = [];
-    const { guidance } = descriptor.info.defaults;
     const batching = bareModel.runsNegativePass(guidance) && (await bareModel.batchesGuidance());
     const separate: number[] = [];
     const batchRatios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      bare.push(await bareStepMs(bareModel, size, 20, guidance));
+      bare.push(await bareStepMs(bareModel, ratioDims, 20, guidance));
       stepped.push(await stepMs(20, r + 1));
       ratios.push(stepped.at(-1)! / bare.at(-1)!);
       if (batching) {
-        separate.push(await bareStepMs(bareModel, size, 20, guidance, true));
+        separate.push(await bareStepMs(bareModel, ratioDims, 20, guidance, true));
         batchRatios.push(bare.at(-1)! / separate.at(-1)!);
       }
     }
@@ -75,6 +83,7 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
       width: size.width,
       height: size.height,
       rounds,
+      ratio_size: ratioSize,
       bare_step_ms: median(bare),
       engine_step_ms: median(stepped),
       ratio: median(ratios),
@@ -87,5 +96,6 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
   } finally {
     await engine.shutdown();
     await bareModel.release();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }

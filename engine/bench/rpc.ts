@@ -7,7 +7,7 @@
  * raised until a bare step takes at least 20 ms, so the ratio is measured where it matters; the
  * two are measured in alternating rounds and the ratio is the median of the rounds' ratios.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describeModelFolder } from '../models/detect.js';
@@ -47,7 +47,8 @@ export async function benchRpc(options: { modelDir?: string; steps?: number; rou
   const guidance = entry.info.defaults.guidance;
   while ((await bareStepMs(pipeline, { width: size, height: size }, 5, guidance)) < MIN_STEP_MS && size < 1024) size *= 2;
 
-  const engine = await EngineChild.start(['--data-dir', path.join(mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-')), 'data'), '--models', modelDir]);
+  const work = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-'));
+  const engine = await EngineChild.start(['--data-dir', path.join(work, 'data'), '--models', modelDir]);
   try {
     const { models } = await engine.call('listModels', {});
     const model = models.find((m) => path.resolve(m.path) === path.resolve(modelDir));
@@ -78,5 +79,6 @@ export async function benchRpc(options: { modelDir?: string; steps?: number; rou
   } finally {
     engine.stop();
     await pipeline.release();
+    rmSync(work, { recursive: true, force: true });
   }
 }

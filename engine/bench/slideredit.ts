@@ -12,7 +12,7 @@
  * encoders on a loop twice as long, so the same rounds also run at guidance 1 (one pass a step):
  * `ratio_one_pass`, `scratch_ms_one_pass`, `move_ms_one_pass`.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdapterManager } from '../adapters/manager.js';
@@ -88,5 +88,6 @@ export async function benchSliderEdit(flags: { modelDir?: string }): Promise<Fig
     };
   } finally {
     await pipeline.release();
+    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,7 @@
  * key trainer: the one-time clean decodes, then the median step of 10 (`key_train_ms_per_step`),
  * and what the manifest's recipe therefore takes (`key_train_s_estimated`).
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -27,7 +27,8 @@ const ROUNDS = 40;
 export async function benchWatermark(): Promise<Figures> {
   const source = new Uint8Array(readFileSync(path.join(packageRoot(), 'models', 'tiny', 'eval', 'edit', '0000.png')));
   const big = new Uint8Array(await sharp(source).resize(1024, 1024, { kernel: 'lanczos3' }).png().toBuffer());
-  const wm = new Watermarking(mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-wm-')), defaultWatermarkDir());
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-bench-wm-'));
+  const wm = new Watermarking(dataDir, defaultWatermarkDir());
   try {
     const rgb = await decodeImage(source, { name: '0000.png' });
     await wm.verify([{ name: 'warm.png', bytes: source }]); // opens the extractor
@@ -57,6 +58,7 @@ export async function benchWatermark(): Promise<Figures> {
     };
   } finally {
     await wm.release();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -4,7 +4,7 @@
  * noise, PNG output) on the zoo's held-out sets, judged by the zoo's judge, and compared with
  * what the zoo builder measured in PyTorch (models/tiny/report.json).
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../engine.js';
@@ -36,8 +36,9 @@ export async function evalBase(options: BaseEvalOptions = {}): Promise<Figures> 
   const evalDir = path.join(packageRoot(), 'models', 'tiny', 'eval');
   const t2i = readT2iSet(path.join(evalDir, 't2i.json')).items.slice(0, options.limit);
   const edits = readEditSet(path.join(evalDir, 'edit.json')).items.slice(0, options.limit);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'atelier-eval-'));
   const engine = new Engine({
-    dataDir: mkdtempSync(path.join(os.tmpdir(), 'atelier-eval-')),
+    dataDir,
     modelRoots: [{ dir: modelDir, embedded: true, explicit: true }],
     previewEvery: 0,
   });
@@ -90,5 +91,6 @@ export async function evalBase(options: BaseEvalOptions = {}): Promise<Figures> 
   } finally {
     await judge.release();
     await engine.shutdown();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -29,7 +29,7 @@
  * - `n`: sweeps measured (`items`: items).
  * By default the first 16 multi-part items (--limit N for another count).
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdapterManager } from '../adapters/manager.js';
@@ -209,5 +209,6 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
   } finally {
     await judge.release();
     await pipeline.release();
+    rmSync(work, { recursive: true, force: true });
   }
 }

@@ -16,7 +16,7 @@
  * at 1e-3 (K >= 36) is the share of comparisons that pass, next to the exact binomial bound and
  * whether the count stays under that bound's 99.9% quantile.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Figures } from '../bench/report.js';
@@ -229,5 +229,6 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
   } finally {
     await wm.release();
     await engine.shutdown();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -2,14 +2,11 @@
  * Small ONNX models that tests generate on the fly (so session, error and runtime tests do not
  * depend on the zoo): a MatMul, and a float16 variant with float16 inputs and outputs.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DataType, buildModel, floatTensor, intAttribute, node, serializeModel, valueInfo } from '../onnx/proto.js';
 
-export function tempDir(prefix = 'atelier-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir } from './temp.js';
 
 /** y = x @ W for x (batch, n) and a fixed W (n, n) with W[i][j] = (i + 1) * 0.01 + j * 0.001. */
 export function matmulModelBytes(n = 8): Uint8Array {
