@@ -40,6 +40,10 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
     const model = engine.listModels()[0];
     if (!model) throw new Error(`${modelDir}: no usable model there`);
     await engine.loadModel(model.id, 'cpu');
+    const { guidance } = descriptor.info.defaults;
+    let ratioSize = size.width;
+    while ((await bareStepMs(bareModel, { width: ratioSize, height: ratioSize }, 5, guidance)) < MIN_STEP_MS && ratioSize < 1024) ratioSize *= 2;
+    const ratioDims = { width: ratioSize, height: ratioSize };
     const stepMs = async (steps: number, seed: number): Promise<number> => {
       const intervals: number[] = [];
       let last: number | null = null;
@@ -50,10 +54,6 @@ export async function benchEngine(options: { modelDir?: string; rounds?: number 
       });
       return median(intervals);
     };
-    const { guidance } = descriptor.info.defaults;
-    let ratioSize = size.width;
-    while ((await bareStepMs(bareModel, { width: ratioSize, height: ratioSize }, 5, guidance)) < MIN_STEP_MS && ratioSize < 1024) ratioSize *= 2;
-    const ratioDims = { width: ratioSize, height: ratioSize };
     await stepMs(2, 0); // warm-up: sessions, the prompt's encoding
     const bare: number[] = [];
     const stepped: number[] = [];
