@@ -50,3 +50,15 @@ export function outputOf(outputs: Record<string, OrtTensor>, name: string, file:
   if (!tensor) throw new EngineError('model_error', `${file}: the graph has no output "${name}" (it has: ${Object.keys(outputs).join(', ')})`);
   return tensor;
 }
+
+/** Arrays one after another in one new array (a batch's rows, two id blocks); one part is returned as is. */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}

@@ -23,7 +23,7 @@ import { gaussianNoise } from '../../noise/philox.js';
 import type { ProviderChoice, ProviderName } from '../../protocol/index.js';
 import type { ModelSession, PromptPass } from '../../runtime/session.js';
 import type { OrtFeeds } from '../../runtime/ort.js';
-import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
+import { concatFloat32, float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import { FlowMatchEulerScheduler } from '../../schedulers/flow-match-euler.js';
 import { TextTokenizer } from '../../text/tokenizer.js';
 import type { EditInput, EditStages, GenerateInput, Pipeline, RunHooks, TextEncoding } from '../pipeline.js';
@@ -225,15 +225,15 @@ export class FluxPipeline implements Pipeline {
     const transformer = await this.session('transformer');
     const contextTokens = context ? context.length / features : 0;
     const sequence = tokens + contextTokens;
-    const ids = context ? concat(imageIds(h, w, 0), imageIds(h, w, 1)) : imageIds(h, w, 0);
+    const ids = context ? concatFloat32([imageIds(h, w, 0), imageIds(h, w, 1)]) : imageIds(h, w, 0);
     const hidden = new Float32Array(rows * sequence * features);
     if (context) for (let r = 0; r < rows; r++) hidden.set(context, (r * sequence + tokens) * features);
     const spec = (name: string) => transformer.input(name);
     const idsDims = (n: number) => (this.io.idsBatched ? [1, n, 3] : [n, 3]);
     const hiddenSize = encodings[0]!.sequence.length / t5Length;
     const fixed: OrtFeeds = {
-      encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), stackRows(encodings.map((e) => e.sequence)), [rows, t5Length, hiddenSize]),
-      pooled_projections: tensorFor(spec('pooled_projections'), stackRows(encodings.map((e) => e.pooled)), [rows, encodings[0]!.pooled.length]),
+      encoder_hidden_states: tensorFor(spec('encoder_hidden_states'), concatFloat32(encodings.map((e) => e.sequence)), [rows, t5Length, hiddenSize]),
+      pooled_projections: tensorFor(spec('pooled_projections'), concatFloat32(encodings.map((e) => e.pooled)), [rows, encodings[0]!.pooled.length]),
       img_ids: tensorFor(spec('img_ids'), ids, idsDims(sequence)),
       txt_ids: tensorFor(spec('txt_ids'), new Float32Array(t5Length * 3), idsDims(t5Length)),
       ...(this.parts.guidanceEmbedded ? { guidance: tensorFor(spec('guidance'), new Array<number>(rows).fill(this.parts.trueCfg ? 1 : size.guidance), [rows]) } : {}),
@@ -330,20 +330,5 @@ export class FluxPipeline implements Pipeline {
 export function guidedVelocity(prompt: Float32Array, negative: Float32Array, guidance: number): Float32Array {
   const out = new Float32Array(prompt.length);
   for (let i = 0; i < out.length; i++) out[i] = negative[i]! + guidance * (prompt[i]! - negative[i]!);
-  return out;
-}
-
-/** Equal-length rows one after another. */
-function stackRows(rows: Float32Array[]): Float32Array {
-  if (rows.length === 1) return rows[0]!;
-  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
-  rows.forEach((r, i) => out.set(r, i * r.length));
-  return out;
-}
-
-function concat(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
   return out;
 }

@@ -9,7 +9,7 @@
  */
 import type { OrtFeeds } from '../../runtime/ort.js';
 import type { ModelSession, PromptPass } from '../../runtime/session.js';
-import { float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
+import { concatFloat32, float32Of, outputOf, tensorFor } from '../../runtime/tensors.js';
 import type { SdUnetSpec } from './spec.js';
 import type { TextEncoding } from './text.js';
 
@@ -27,17 +27,6 @@ export interface UnetCall {
   /** The unconditional branch; null when guidance is off. */
   negative: Conditioning | null;
   guidance: number;
-}
-
-function stack(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }
 
 export class GuidedUnet {
@@ -60,14 +49,14 @@ export class GuidedUnet {
     const first = text[0]!;
     const t = this.spec.timestep;
     const feeds: OrtFeeds = {
-      sample: tensorFor(input('sample'), stack(Array.from({ length: n }, () => sample)), [n, channels, h, w]),
+      sample: tensorFor(input('sample'), concatFloat32(Array.from({ length: n }, () => sample)), [n, channels, h, w]),
       timestep: tensorFor(input('timestep'), t === 'per-sample' ? new Array<number>(n).fill(timestep) : [timestep], t === 'scalar' ? [] : [t === 'per-sample' ? n : 1]),
-      encoder_hidden_states: tensorFor(input('encoder_hidden_states'), stack(text.map((e) => e.hidden)), [n, first.tokens, first.features]),
+      encoder_hidden_states: tensorFor(input('encoder_hidden_states'), concatFloat32(text.map((e) => e.hidden)), [n, first.tokens, first.features]),
     };
     if (this.spec.timeIds > 0) {
       const pooled = text.map((e) => e.pooled ?? new Float32Array(0));
-      feeds.text_embeds = tensorFor(input('text_embeds'), stack(pooled), [n, pooled[0]!.length]);
-      feeds.time_ids = tensorFor(input('time_ids'), stack(branches.map((b) => b.timeIds ?? new Float32Array(this.spec.timeIds))), [n, this.spec.timeIds]);
+      feeds.text_embeds = tensorFor(input('text_embeds'), concatFloat32(pooled), [n, pooled[0]!.length]);
+      feeds.time_ids = tensorFor(input('time_ids'), concatFloat32(branches.map((b) => b.timeIds ?? new Float32Array(this.spec.timeIds))), [n, this.spec.timeIds]);
     }
     return feeds;
   }
