@@ -44,11 +44,31 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def fork_experiment(main_ckpt: Path, ckpt: Path) -> None:
+    """Start an experiment's checkpoint dir from the main run's current state: kontext.pt copied (the
+    fork point), the main run's other Kontext files left out (its final and exported weights are not
+    the experiment's), every other model's checkpoints linked."""
+    tmp = ckpt.with_name(ckpt.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for f in sorted(main_ckpt.glob("*.pt")):
+        if f.name == "kontext.pt":
+            shutil.copyfile(f, tmp / f.name)
+        elif not f.name.startswith("kontext"):
+            (tmp / f.name).symlink_to(f.resolve())
+    os.replace(tmp, ckpt)
+
+
 class Paths:
-    """Where a command reads and writes. --smoke redirects everything to a temp dir."""
+    """Where a command reads and writes. --smoke redirects everything to a temp dir.
+    ZOO_EXPERIMENT=NAME gives a command its own checkpoints and logs in .cache/experiments/NAME/,
+    forked from the main run's on first use (the Kontext checkpoints copied, the rest linked), so
+    a variant of the Kontext run trains beside the main one and `zoo.evaluate --no-write` measures
+    it. The eval sets, data and models/tiny stay shared: do not export from an experiment."""
 
     def __init__(self, smoke: bool = False, root: Path | None = None):
         self.smoke = smoke
+        experiment = None if smoke else os.environ.get("ZOO_EXPERIMENT")
         if smoke:
             base = Path(root) if root else Path(tempfile.mkdtemp(prefix="zoo-smoke-"))
             self.tiny = base / "tiny"
@@ -62,8 +82,20 @@ class Paths:
         self.ckpt = self.cache / "ckpt"
         self.data = self.cache / "data"
         self.logs = self.cache / "logs"
+        self.experiment = experiment
+        if experiment:
+            exp = self.cache / "experiments" / experiment
+            if not (exp / "ckpt").exists():
+                fork_experiment(self.ckpt, exp / "ckpt")
+            self.ckpt, self.logs = exp / "ckpt", exp / "logs"
         for p in (self.tiny, self.cache, self.ckpt, self.data, self.logs):
             p.mkdir(parents=True, exist_ok=True)
+
+    def refuse_in_experiment(self, what: str) -> None:
+        """Commands that write models/tiny refuse to run on an experiment's checkpoints."""
+        if self.experiment:
+            raise SystemExit(f"{what} writes models/tiny, which ZOO_EXPERIMENT={self.experiment} must not change: "
+                             f"copy the experiment's kontext_final.pt into .cache/ckpt to promote it, then rerun")
 
 
 def base_parser(desc: str) -> argparse.ArgumentParser:

@@ -81,7 +81,8 @@ def defaults(P):
     return int(d["steps"]), float(d["guidance"])
 
 
-def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, keep=False, img_cfg=None):
+def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, keep=False, img_cfg=None,
+             edit_start=None):
     from .kontext import make_sampler
     judge, _ = load_judge(P)
     sampler = make_sampler(model, P)
@@ -90,7 +91,8 @@ def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, 
     guidance = d_g if guidance is None else guidance
     t2i = read_json(P.eval / "t2i.json")["items"][:limit]
     edit = read_json(P.eval / "edit.json")["items"][:limit]
-    res = {"steps": steps, "guidance": guidance, "true_cfg": sampler.true_cfg}
+    res = {"steps": steps, "guidance": guidance, "true_cfg": sampler.true_cfg,
+           **({"edit_start": edit_start} if edit_start is not None else {})}
     ok, by_n, images = [], {}, {}
     for i in range(0, len(t2i), bs):
         b = t2i[i:i + bs]
@@ -111,7 +113,7 @@ def run_eval(P, model, limit=None, log=None, steps=None, guidance=None, bs=100, 
         src = np.stack([read_png(P.eval / it["source"]) for it in b])
         ctx = sampler.encode_images(src)
         z = sampler.sample([it["instruction"] for it in b], [it["seed"] for it in b], steps, guidance, context=ctx,
-                           img_cfg=img_cfg)
+                           img_cfg=img_cfg, edit_start=edit_start)
         imgs = sampler.decode(z)
         for it, js, im in zip(b, judge_images(judge, imgs), imgs):
             a, p, f = edit_score(js, it)
@@ -233,10 +235,14 @@ def main(argv=None):
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--img-cfg", type=float, default=None, help="experiment: image guidance scale (with --guidance > 1)")
+    ap.add_argument("--edit-start", type=float, default=None,
+                    help="experiment: start edits SDEdit-style at this sigma from the noised source latent")
     ap.add_argument("--no-write", action="store_true", help="print only (experiments)")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
+    if not args.no_write:
+        P.refuse_in_experiment("zoo.evaluate (without --no-write)")
     log = Logger(P.logs / "evaluate.log")
     from .kontext import load_model
     model = load_model(P)
@@ -246,7 +252,8 @@ def main(argv=None):
     jacc = measure(judge, P, vae, stats, log, limit=None if not args.smoke else 8)
     limit = args.limit if not args.smoke else 6
     t = time.time()
-    r = run_eval(P, model, limit=limit, log=log, steps=args.steps, guidance=args.guidance, img_cfg=args.img_cfg)
+    r = run_eval(P, model, limit=limit, log=log, steps=args.steps, guidance=args.guidance, img_cfg=args.img_cfg,
+                 edit_start=args.edit_start)
     log(f"eval done in {time.time() - t:.0f}s:", json.dumps({k: v for k, v in r.items()}))
     if args.no_write:
         return

@@ -93,6 +93,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
+    P.refuse_in_experiment("zoo.export")
     log = Logger(P.logs / "export.log")
     export_all(P, log, args.source)
 

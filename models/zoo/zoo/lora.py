@@ -415,6 +415,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
+    P.refuse_in_experiment("zoo.lora")
     log = Logger(P.logs / "lora.log")
     from .export import load_vae
     from .kontext import load_model

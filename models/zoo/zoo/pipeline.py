@@ -6,7 +6,7 @@ decode -> uint8 RGB = round(clamp((x + 1) / 2, 0, 1) * 255).
 edit (Kontext): the source PNG -> [-1, 1] -> vae_encoder mean -> (mean - shift) * scale ->
 packed context tokens appended after the noisy target tokens, ids [1, row, col] after
 [0, row, col]; the velocity is sliced to the target tokens. Guidance is passed as the
-`guidance` input (no classifier-free guidance passes).
+`guidance` input, fed 1; with true CFG (the manifest's guidance_mode) each step also runs the empty prompt.
 """
 from __future__ import annotations
 
@@ -91,13 +91,15 @@ class Sampler:
 
     @torch.no_grad()
     def sample(self, texts, seeds, steps=20, guidance=1.0, context=None, text_emb=None, on_pass=None,
-               img_cfg=None) -> torch.Tensor:
+               img_cfg=None, edit_start=None) -> torch.Tensor:
         """-> normalised latents (B, 16, 8, 8). context: normalised source latents or None.
         With true_cfg (the manifest's guidance_mode "true_cfg", the engine's FluxSpec.trueCfg) and
         guidance > 1, each step also runs the empty prompt and takes v_neg + g (v - v_neg); the
         embedded guidance input gets 1. on_pass("prompt" | "negative") runs before each transformer
         call (SliderEdit's per-token scales address the prompt only). img_cfg: an experiment (image
-        guidance, InstructPix2Pix-style), not the engine's procedure."""
+        guidance, InstructPix2Pix-style), not the engine's procedure. edit_start: an experiment
+        (SDEdit-style): an edit starts at the first sigma <= edit_start from (1 - s) context + s noise
+        instead of pure noise, and runs the remaining steps."""
         B = len(seeds)
         ctx, pooled = text_emb if text_emb is not None else self.encode_text(texts)
         cfg = self.cfg_scale(guidance)
@@ -114,8 +116,13 @@ class Sampler:
         txt_ids = torch.zeros(ctx.shape[1], 3)
         sig = sigma_schedule(steps, n_img)
         g = torch.full((B,), float(guidance))
+        first = 0
+        if edit_start is not None and context is not None:
+            first = int(np.argmax(sig <= edit_start))
+            s0 = float(np.float32(sig[first]))
+            x = (1.0 - s0) * context + s0 * x
         xp = pack(x)
-        for i in range(steps):
+        for i in range(first, steps):
             t = torch.full((B,), float(np.float32(sig[i])))
             inp = xp if cpk is None else torch.cat([xp, cpk], 1)
             if on_pass:

@@ -524,6 +524,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
+    P.refuse_in_experiment("zoo.slideredit")
     log = Logger(P.logs / "slideredit.log")
     from .evaluate import defaults
     from .kontext import load_model
