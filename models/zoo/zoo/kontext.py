@@ -61,10 +61,10 @@ def background_token_refs(P) -> torch.Tensor:
     return pack(torch.from_numpy(encode_images(vae, stats, plain)).float())
 
 
-def target_backgrounds(meta) -> np.ndarray:
-    """Index (world.BG_NAMES) of each pair's target background, read from its caption."""
+def backgrounds(meta, key: str) -> np.ndarray:
+    """Index (world.BG_NAMES) of each pair's background, read from its caption ("src" or "tgt")."""
     from . import world as W
-    return np.array([W.BG_NAMES.index(m["tgt"].rsplit(" on a ", 1)[1].removesuffix(" background")) for m in meta])
+    return np.array([W.BG_NAMES.index(m[key].rsplit(" on a ", 1)[1].removesuffix(" background")) for m in meta])
 
 
 def object_token_weights(tgt_packed: torch.Tensor, refs: torch.Tensor, weight: float) -> torch.Tensor:
@@ -163,7 +163,7 @@ def load_model(P, ema=True) -> Kontext:
 
 
 def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, branch: int = 0, rewarm: int = 0,
-          object_weight: float = 0.0):
+          object_weight: float = 0.0, empty_identity: bool = False):
     """The main run (kontext.pt), resumable; with branch=N > 0 instead a decay branch
     (kontext_branch.pt): N steps from the main run's latest checkpoint with the LR annealed to 0
     (branch_lr) and an EMA whose horizon fits the branch, while the main run goes on at its constant
@@ -177,8 +177,11 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
     src = torch.from_numpy(D["src"])
     tgt = torch.from_numpy(D["tgt"])
     if object_weight:
-        refs, tgt_bg = background_token_refs(P), torch.from_numpy(target_backgrounds(D["meta"]))
+        refs = background_token_refs(P)
+        src_bg, tgt_bg = (torch.from_numpy(backgrounds(D["meta"], k)) for k in ("src", "tgt"))
         log(f"object-token weighting {object_weight} (tau {OBJECT_TAU})")
+    if empty_identity:
+        log("edits whose instruction is dropped learn the identity (target = source)")
     model = Kontext()
     n_tr = sum(p.numel() for p in model.transformer.parameters())
     log(f"params: transformer {n_tr / 1e6:.2f}M clip {sum(p.numel() for p in model.clip.parameters()) / 1e6:.2f}M "
@@ -251,7 +254,11 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         t_ids = torch.where(drop[:, None], empty_t, t_ids)
         dp = torch.from_numpy(rng.random(be + bt) < P_DROP_POOLED)
         ctx, pooled = encode(model, c_ids, t_ids, empty_c, dp)
-        x0 = torch.cat([tgt[ie], torch.where(torch.from_numpy(use_tgt)[:, None, None, None], tgt[it], src[it])]).float()
+        # with empty_identity an edit whose instruction was dropped learns to copy its source, so the
+        # negative pass of true CFG (context, empty prompt) means "unchanged" rather than "some edit"
+        ident = drop[:be] if empty_identity else torch.zeros(be, dtype=torch.bool)
+        x0_edit = torch.where(ident[:, None, None, None], src[ie], tgt[ie])
+        x0 = torch.cat([x0_edit, torch.where(torch.from_numpy(use_tgt)[:, None, None, None], tgt[it], src[it])]).float()
         t = torch.from_numpy(sample_t(rng, be + bt, mu)).float()
         eps = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
         xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * eps
@@ -275,7 +282,8 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
                 g[:be])[:, :16]
         vt = tr(xp[be:], ctx[be:], pooled[be:], t[be:], ids_t2i, txt_ids, g[be:])
         if object_weight:
-            w = object_token_weights(pack(tgt[ie].float()), refs[tgt_bg[ie]], object_weight)
+            w = object_token_weights(pack(x0_edit.float()), refs[torch.where(ident, src_bg[ie], tgt_bg[ie])],
+                                     object_weight)
             le = ((ve - v_target[:be]).pow(2).mean(-1) * w).mean()
         else:
             le = (ve - v_target[:be]).pow(2).mean()
@@ -448,11 +456,13 @@ def manifest(stats, vcfg) -> dict:
 class Stage(NamedTuple):
     """One call of the main run: train to `steps` (the LR schedule is a function of it), on the first
     `chunks` data chunks (None: all), ramping the LR back up over `rewarm` steps when it continues a
-    finished stage; `object_weight`: the edit loss's object-token weighting (OBJECT_TAU)."""
+    finished stage; `object_weight`: the edit loss's object-token weighting (OBJECT_TAU);
+    `empty_identity`: edits with the instruction dropped learn the identity."""
     steps: int
     chunks: int | None
     rewarm: int
     object_weight: float = 0.0
+    empty_identity: bool = False
 
 
 # The committed model's run, which `python3 -m zoo.kontext` (and zoo.build all) reproduces stage by
@@ -481,6 +491,9 @@ def main(argv=None):
                          "(as RECIPE's second stage does)")
     ap.add_argument("--object-weight", type=float, default=0.0, metavar="W",
                     help="edit loss: tokens holding an object weigh 1 + W times a background token (OBJECT_TAU)")
+    ap.add_argument("--empty-identity", action="store_true",
+                    help="edits whose instruction is dropped (10%%) learn target = source, so the true-CFG "
+                         "negative pass means 'unchanged'")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
@@ -501,23 +514,25 @@ def main(argv=None):
         return
     if args.smoke or args.steps is not None:
         stages = [Stage(steps, args.chunks if not args.smoke else None, args.rewarm,
-                        args.object_weight if not args.smoke else 1.0)]
+                        args.object_weight if not args.smoke else 1.0, args.empty_identity or args.smoke)]
     else:
         stages = RECIPE
     for i, stage in enumerate(stages):
         fin = load_ckpt(P.ckpt / "kontext_final.pt")
         last = i == len(stages) - 1
         done = fin is not None and fin.get("distill_steps", 0) == (ds if last else 0) and (
-            fin.get("steps") == stage.steps and fin.get("object_weight", 0.0) == stage.object_weight if last
+            fin.get("steps") == stage.steps and fin.get("object_weight", 0.0) == stage.object_weight
+            and fin.get("empty_identity", False) == stage.empty_identity if last
             else fin.get("steps", 0) >= stage.steps)
         if done:
             log(f"kontext_final.pt is complete ({stage.steps} + {ds if last else 0} steps)")
             continue
         model, ema = train(P, stage.steps, be, bt, log, ev, ds if last else 0, stage.chunks, rewarm=stage.rewarm,
-                           object_weight=stage.object_weight)
+                           object_weight=stage.object_weight, empty_identity=stage.empty_identity)
         save_ckpt(P.ckpt / "kontext_final.pt", {"ema": ema.state_dict(), "model": model.state_dict(),
                                                  "steps": stage.steps, "distill_steps": ds if last else 0,
                                                  "object_weight": stage.object_weight,
+                                                 "empty_identity": stage.empty_identity,
                                                  "train_seconds": getattr(model, "train_seconds", None)})
     if args.smoke:      # the decay branch and its export too
         train(P, steps, be, bt, log, 0, 0, None, branch=2)
