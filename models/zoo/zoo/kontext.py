@@ -473,6 +473,17 @@ class Stage(NamedTuple):
 RECIPE = (Stage(15000, 8, 0), Stage(30000, None, 500))
 
 
+def stage_done(fin: dict | None, stage: Stage, distill_steps: int, last: bool) -> bool:
+    """Whether kontext_final.pt already holds this stage: the last stage must match it exactly (steps,
+    distillation, loss options); an earlier one is done once the final weights went past its steps."""
+    if fin is None or fin.get("distill_steps", 0) != distill_steps:
+        return False
+    if not last:
+        return fin.get("steps", 0) >= stage.steps
+    return (fin.get("steps") == stage.steps and fin.get("object_weight", 0.0) == stage.object_weight
+            and fin.get("empty_identity", False) == stage.empty_identity)
+
+
 def main(argv=None):
     ap = base_parser(__doc__)
     ap.add_argument("--steps", type=int, default=None,
@@ -518,13 +529,8 @@ def main(argv=None):
     else:
         stages = RECIPE
     for i, stage in enumerate(stages):
-        fin = load_ckpt(P.ckpt / "kontext_final.pt")
         last = i == len(stages) - 1
-        done = fin is not None and fin.get("distill_steps", 0) == (ds if last else 0) and (
-            fin.get("steps") == stage.steps and fin.get("object_weight", 0.0) == stage.object_weight
-            and fin.get("empty_identity", False) == stage.empty_identity if last
-            else fin.get("steps", 0) >= stage.steps)
-        if done:
+        if stage_done(load_ckpt(P.ckpt / "kontext_final.pt"), stage, ds if last else 0, last):
             log(f"kontext_final.pt is complete ({stage.steps} + {ds if last else 0} steps)")
             continue
         model, ema = train(P, stage.steps, be, bt, log, ev, ds if last else 0, stage.chunks, rewarm=stage.rewarm,
