@@ -1,6 +1,7 @@
 /**
  * The tiny model zoo's CI smoke build, run by `npm test`: every zoo model trains a few steps in a
- * temporary folder, exports, and passes onnx.checker; every layout twin builds, checks and runs.
+ * temporary folder, exports, passes onnx.checker and comes back through zoo.recover (ONNX -> PyTorch
+ * -> ONNX, every initializer equal); every layout twin builds, checks and runs.
  * Needs Debian's PyTorch and ONNX (see models/zoo/README.md); says so and skips without them.
  */
 import { spawnSync } from 'node:child_process';
@@ -29,6 +30,11 @@ describe.skipIf(missing !== null)('tiny model zoo smoke build', () => {
   it('trains every model a few steps, exports it and checks every export', () => {
     const result = run(['-m', 'zoo.build', '--smoke']);
     expect(result.status, result.output.slice(-4000)).toBe(0);
+    // zoo.recover read every export back into PyTorch and exported it again, initializer for initializer
+    for (const graph of ['vae_encoder', 'vae_decoder', 'text_encoder', 'text_encoder_2', 'transformer']) {
+      expect(result.output).toMatch(new RegExp(`round trip kontext/${graph}: \\d+ initializers equal`));
+    }
+    expect(result.output).toMatch(/round trip judge: \d+ initializers equal/);
   }, 15 * 60_000);
 
   it('builds, checks and runs every layout twin', () => {

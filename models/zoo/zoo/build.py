@@ -1,6 +1,9 @@
 """Rebuild everything (resuming from checkpoints), or smoke-test everything.
 
-    /usr/bin/python3 -m zoo.build all        # eval sets, vae, judge, data, kontext, export, lora, slideredit, evaluate, watermark
+    /usr/bin/python3 -m zoo.build all        # eval sets, vae, judge, data, kontext, export, recover, lora, slideredit,
+                                             # evaluate, watermark
+    /usr/bin/python3 -m zoo.recover && /usr/bin/python3 -m zoo.build all --from data --to evaluate   # a fresh clone:
+                                             # the committed models read back from models/tiny, no Kontext training
     /usr/bin/python3 -m zoo.build all --from export --to evaluate   # a range of steps (after a new Kontext run)
     /usr/bin/python3 -m zoo.build --smoke    # every step for a few training steps in a temp dir,
                                              # every export checked with onnx.checker (CI)
@@ -15,8 +18,10 @@ import sys
 import tempfile
 import time
 
-# lora's adapters and references, and slideredit's, are trained on the exported Kontext model, so they follow it
-STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "lora", "slideredit", "evaluate", "watermark"]
+# lora's adapters and references, and slideredit's, are trained on the exported Kontext model, so they follow it.
+# recover after export checks the round trip ONNX -> checkpoints -> ONNX (and writes what is missing)
+STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "recover", "lora", "slideredit", "evaluate",
+         "watermark"]
 
 
 def main(argv=None):
