@@ -46,16 +46,18 @@ def seed_all(seed: int) -> None:
 
 def fork_experiment(main_ckpt: Path, ckpt: Path) -> None:
     """Start an experiment's checkpoint dir from the main run's current state: kontext.pt copied (the
-    fork point; without one, as after zoo.recover, kontext_final.pt, which zoo.kontext continues with a
-    fresh optimizer), the main run's other Kontext files left out (its final and exported weights are
-    not the experiment's), every other model's checkpoints linked."""
+    fork point; without one, as after zoo.recover, kontext_final.pt copied as kontext_start.pt, which
+    zoo.kontext continues with a fresh optimizer: under its own name, so that zoo.evaluate, which
+    prefers finished weights, measures the experiment's kontext.pt and not the fork point), the main
+    run's other Kontext files left out (its final and exported weights are not the experiment's),
+    every other model's checkpoints linked."""
     tmp = ckpt.with_name(ckpt.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    fork = "kontext.pt" if (main_ckpt / "kontext.pt").exists() else "kontext_final.pt"
+    fork = {"kontext.pt": "kontext.pt"} if (main_ckpt / "kontext.pt").exists() else {"kontext_final.pt": "kontext_start.pt"}
     for f in sorted(main_ckpt.glob("*.pt")):
-        if f.name == fork:
-            shutil.copyfile(f, tmp / f.name)
+        if f.name in fork:
+            shutil.copyfile(f, tmp / fork[f.name])
         elif not f.name.startswith("kontext"):
             (tmp / f.name).symlink_to(f.resolve())
     os.replace(tmp, ckpt)

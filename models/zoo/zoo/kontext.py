@@ -202,16 +202,17 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         ck["branch"] = {"start": ck["step"], "end": ck["step"] + branch}
         log(f"decay branch from the main run's step {ck['step']} to {ck['step'] + branch}")
     if ck is None and not branch:
-        fin = load_ckpt(P.ckpt / "kontext_final.pt")
+        fin = load_ckpt(P.ckpt / "kontext_start.pt") or load_ckpt(P.ckpt / "kontext_final.pt")
         if fin is not None and fin.get("steps", 0) < steps:
             # No kontext.pt (a fresh clone after zoo.recover, or a machine whose .cache was lost): continue
-            # from the finished weights (the exported EMA) with a fresh optimizer, whose LR must ramp up.
+            # from the finished weights (the exported EMA; an experiment's fork point is kontext_start.pt,
+            # see fork_experiment) with a fresh optimizer, whose LR must ramp up.
             model.load_state_dict(fin["ema"])
             ema.load_state_dict(fin["ema"])
             step, spent = fin["steps"], fin.get("train_seconds") or 0.0
             rewarm = rewarm or 500
             warm = {"start": step, "end": step + rewarm, "steps": steps}
-            log(f"no kontext.pt: continuing kontext_final.pt's weights (step {step}) with a fresh optimizer; "
+            log(f"no kontext.pt: continuing the finished weights of step {step} with a fresh optimizer; "
                 f"LR ramps from {0.1 * LR:.1e} to the schedule's over steps {step}-{step + rewarm}")
     if ck is not None:
         model.load_state_dict(ck["model"])
