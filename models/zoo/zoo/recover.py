@@ -39,7 +39,7 @@ from .common import Logger, base_parser, load_ckpt, paths_from_args, read_json, 
 JUDGE_RTOL = 1e-6
 
 
-class Recovered(Exception):
+class RecoveryError(Exception):
     """A committed ONNX file whose initializers do not map onto the zoo's module."""
 
 
@@ -72,7 +72,7 @@ def _module_path(node_name: str, modules: dict[str, nn.Module]) -> str:
     want = _segments(path)
     hits = [n for n in modules if want and _segments(n)[-1:] == want[-1:] and _is_subsequence(want, _segments(n))]
     if len(hits) != 1:
-        raise Recovered(f"node {node_name}: scope {path!r} names {len(hits)} modules {hits[:3]}")
+        raise RecoveryError(f"node {node_name}: scope {path!r} names {len(hits)} modules {hits[:3]}")
     return hits[0]
 
 
@@ -97,13 +97,13 @@ def onnx_state(path: Path, module: nn.Module) -> dict[str, torch.Tensor]:
 
     def put(key: str, value: np.ndarray) -> None:
         if key not in state:
-            raise Recovered(f"{path}: {key} is not a parameter of the module")
+            raise RecoveryError(f"{path}: {key} is not a parameter of the module")
         t = torch.from_numpy(np.array(value)).to(state[key].dtype)
         if t.numel() != state[key].numel():
-            raise Recovered(f"{path}: {key} has {tuple(t.shape)} in the graph, {tuple(state[key].shape)} in the module")
+            raise RecoveryError(f"{path}: {key} has {tuple(t.shape)} in the graph, {tuple(state[key].shape)} in the module")
         t = t.reshape(state[key].shape)
         if key in out and not torch.equal(out[key], t):
-            raise Recovered(f"{path}: two initializers disagree on {key}")
+            raise RecoveryError(f"{path}: two initializers disagree on {key}")
         out[key] = t
 
     for init in g.initializer:
@@ -120,7 +120,7 @@ def onnx_state(path: Path, module: nn.Module) -> dict[str, torch.Tensor]:
         if init.name in state:
             continue
         if len(uses) != 1:
-            raise Recovered(f"{path}: initializer {init.name} has {len(uses)} consumers; cannot place it")
+            raise RecoveryError(f"{path}: initializer {init.name} has {len(uses)} consumers; cannot place it")
         node, slot = uses[0]
         name = _module_path(node.name, modules)
         mod = modules[name]
@@ -136,13 +136,13 @@ def onnx_state(path: Path, module: nn.Module) -> dict[str, torch.Tensor]:
             else:   # a folded BatchNorm: identity scale, the folded bias as its shift
                 bn_name, bn = _next_sibling(module, name)
                 if not isinstance(bn, nn.BatchNorm2d):
-                    raise Recovered(f"{path}: {node.name} has a bias but {name} has neither one nor a BatchNorm after it")
+                    raise RecoveryError(f"{path}: {node.name} has a bias but {name} has neither one nor a BatchNorm after it")
                 put(f"{bn_name}.bias", value)
                 put(f"{bn_name}.weight", np.ones_like(value))
                 put(f"{bn_name}.running_mean", np.zeros_like(value))
                 put(f"{bn_name}.running_var", np.full_like(value, 1.0 - bn.eps))
         else:
-            raise Recovered(f"{path}: initializer {init.name} feeds {node.op_type} {node.name} (input {slot}); "
+            raise RecoveryError(f"{path}: initializer {init.name} feeds {node.op_type} {node.name} (input {slot}); "
                             f"no rule places it in {type(mod).__name__} {name}")
     return out
 
@@ -168,11 +168,11 @@ def compare_exports(committed: Path, rebuilt: Path, rtol: float = 0.0) -> int:
     a = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(committed)).graph.initializer}
     b = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(rebuilt)).graph.initializer}
     if a.keys() != b.keys():
-        raise Recovered(f"{committed}: the re-export has other initializers ({sorted(a.keys() ^ b.keys())[:4]})")
+        raise RecoveryError(f"{committed}: the re-export has other initializers ({sorted(a.keys() ^ b.keys())[:4]})")
     for k in a:
         same = np.array_equal(a[k], b[k]) if rtol == 0 else np.allclose(a[k], b[k], rtol=rtol, atol=rtol)
         if not same:
-            raise Recovered(f"{committed}: initializer {k} differs after the round trip "
+            raise RecoveryError(f"{committed}: initializer {k} differs after the round trip "
                             f"(max abs {np.abs(a[k] - b[k]).max():.3g})")
     return len(a)
 
@@ -190,23 +190,21 @@ def recover(P, log) -> dict[str, dict]:
     from .kontext import Kontext, export_kontext
     from .export import export_vae
     from .vae import latent_stats
-    from .vae_model import AutoencoderKL, VaeDecoderExport, VaeEncoderExport
+    from .vae_model import VAE_CONFIG, AutoencoderKL, VaeDecoderExport, VaeEncoderExport
     report = read_json(P.tiny / "report.json") if (P.tiny / "report.json").exists() else {}
     source = {"from": "models/tiny (ONNX initializers)", "by": "zoo.recover"}
     k = P.kontext
 
-    vcfg = {key: v for key, v in read_json(k / "vae_decoder" / "config.json").items() if not key.startswith("_")}
-    from .vae_model import VAE_CONFIG
-    vcfg = {key: vcfg[key] for key in VAE_CONFIG}
+    want = read_json(k / "vae_decoder" / "config.json")
+    vcfg = {key: want[key] for key in VAE_CONFIG}
     vae = AutoencoderKL(vcfg)
     log("VAE")
     load_into(vae, [(k / "vae_encoder" / "model.onnx", VaeEncoderExport(vae)),
                     (k / "vae_decoder" / "model.onnx", VaeDecoderExport(vae))], log)
     vae.eval()
     stats = latent_stats(vae, n=16 if P.smoke else 2048)
-    want = read_json(k / "vae_decoder" / "config.json")
     if not P.smoke and (stats["shift_factor"], stats["scaling_factor"]) != (want["shift_factor"], want["scaling_factor"]):
-        raise Recovered(f"VAE latent statistics {stats['shift_factor']}, {stats['scaling_factor']} differ from "
+        raise RecoveryError(f"VAE latent statistics {stats['shift_factor']}, {stats['scaling_factor']} differ from "
                         f"vae_decoder/config.json's {want['shift_factor']}, {want['scaling_factor']}")
     steps, secs = _training(report, "VAE")
     cks = {"vae_final.pt": {"model": vae.state_dict(), "config": vcfg, "stats": stats, "steps": steps,
@@ -251,7 +249,7 @@ def recover(P, log) -> dict[str, dict]:
             a = read_json(k / "atelier.json")["preview"]
             b = read_json(Q.kontext / "atelier.json")["preview"]
             if a != b:
-                raise Recovered(f"the preview projection fitted on the recovered VAE differs from atelier.json's: "
+                raise RecoveryError(f"the preview projection fitted on the recovered VAE differs from atelier.json's: "
                                 f"{json.dumps(b)[:120]}")
             log("  preview projection refitted: equal to atelier.json's")
     cks["kontext_export.pt"] = cks["kontext_final.pt"]
@@ -268,7 +266,7 @@ def main(argv=None):
     log = Logger(P.logs / "recover.log")
     try:
         cks = recover(P, log)
-    except Recovered as e:
+    except RecoveryError as e:
         raise SystemExit(f"zoo.recover: {e}")
     for name, ck in cks.items():
         path = P.ckpt / name
