@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { CellJudgement, Judgement } from './judge.js';
 import type { EditItem } from './scenes.js';
 import { chiSquareUniformity, imageDistance, spearman } from './slideredit-metrics.js';
-import { judgedAttribute, progressOf } from './slideredit.js';
+import { evidenceOf, judgedAttribute, progressOf } from './slideredit.js';
 
 describe('spearman', () => {
   it('is 1 for any increasing relation, -1 for decreasing, and averages tied ranks', () => {
@@ -86,6 +86,27 @@ describe('progress and judged attributes per part kind', () => {
     // occupancy = 1 - P(empty): 1 - 0.05 / 4 where the square is, 1 - 0.95 in an empty cell
     expect(progressOf(done, item, move)).toBeCloseTo(0.9875 - 0.05, 6);
     expect(progressOf(suppressedMove, item, move)).toBeCloseTo(0.05 - 0.9875, 6);
+  });
+
+  it('reads the evidence as log-odds of target over source, which keeps ranking where probabilities saturate', () => {
+    // background: p(black) = 0.8, p(white) = 0.2 / 3
+    expect(evidenceOf(done, item, background)).toBeCloseTo(Math.log(0.8) - Math.log(0.2 / 3), 9);
+    // color in the object's cell: p(blue) = 0.9, p(red) = 0.1 / 5
+    expect(evidenceOf(done, item, color)).toBeCloseTo(Math.log(0.9) - Math.log(0.1 / 5), 9);
+    // a move: logit of occupancy in the target cell minus in the source cell
+    const logit = (occupied: number) => Math.log(occupied) - Math.log(1 - occupied);
+    expect(evidenceOf(done, item, move)).toBeCloseTo(logit(0.9875) - logit(0.05), 9);
+    expect(evidenceOf(suppressedMove, item, move)).toBeCloseTo(-(logit(0.9875) - logit(0.05)), 9);
+    // two frames whose probabilities both round to 1 still rank by their evidence
+    const sure = judgement('black', 4, 'square', 'blue', 'small');
+    const surer = judgement('black', 4, 'square', 'blue', 'small');
+    sure.cells[4]!.color = { ...sure.cells[4]!.color, blue: 1, red: 1e-9 };
+    surer.cells[4]!.color = { ...surer.cells[4]!.color, blue: 1, red: 1e-12 };
+    expect(progressOf(sure, item, color)).toBe(progressOf(surer, item, color));
+    expect(evidenceOf(surer, item, color)).toBeGreaterThan(evidenceOf(sure, item, color));
+    // a probability float32 rounded to 0 is floored, not -Infinity
+    surer.cells[4]!.color = { ...surer.cells[4]!.color, red: 0 };
+    expect(Number.isFinite(evidenceOf(surer, item, color))).toBe(true);
   });
 
   it('gives the argmax attribute, and for a move which cell holds the object', () => {

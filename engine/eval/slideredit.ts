@@ -14,7 +14,11 @@
  *   the object's cell in a frame is whichever of its source and target cells is more occupied
  *   (a suppressed move leaves it in the source cell);
  * - `spearman`: the mean over sweeps of Spearman's correlation between strength and progress (a
- *   sweep the judge sees no change in counts 0);
+ *   sweep the judge sees no change in counts 0). A discrete attribute's probability is a step that
+ *   then saturates, and a noise-free step over the 9 strengths already caps this at 0.866 (the step
+ *   in the middle), so
+ * - `spearman_log_odds` is the same correlation on the judge's evidence (evidenceOf): the log-odds
+ *   of the target over the source value, which keeps ranking frames past the transition;
  * - `leakage`: the fraction of sweeps in which some other part's judged attribute (the argmax read
  *   as above; for a move, which of the two cells holds the object) differs, in some frame, from
  *   the frame with every strength at 1;
@@ -27,7 +31,10 @@
  * - `exact_max_abs_diff`: the largest difference, over items, between the final latents of the
  *   plain edit (no STLoRA) and of SliderEdit with every strength at 1;
  * - `n`: sweeps measured (`items`: items).
- * By default the first 16 multi-part items (--limit N for another count).
+ * By default the first 16 multi-part items (--limit N for another count). With `sweepsFile`
+ * (`--sweeps FILE`), every sweep's record is written there as JSON (SweepRecord: the strengths, the
+ * progress and each part's judged attribute per frame, whether it leaked), for finding where a
+ * figure is lost.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -44,6 +51,7 @@ import { FluxPipeline } from '../pipelines/flux/pipeline.js';
 import type { RunHooks } from '../pipelines/pipeline.js';
 import { Judge, type Judgement } from './judge.js';
 import { readEditSet, type EditItem } from './scenes.js';
+import { writeJsonAtomic } from '../stores/atomic.js';
 import { chiSquareUniformity, mean, spearman } from './slideredit-metrics.js';
 
 export const STRENGTHS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
@@ -53,6 +61,28 @@ export interface SliderEvalOptions {
   modelDir?: string;
   limit?: number;
   progress?: (line: string) => void;
+  /** Write every sweep's SweepRecord here (JSON). */
+  sweepsFile?: string;
+}
+
+/** One sweep of one part, as `sweepsFile` holds it. */
+export interface SweepRecord {
+  item: string;
+  instruction: string;
+  part: number;
+  kind: string;
+  text: string;
+  strengths: number[];
+  progress: number[];
+  /** evidenceOf per frame. */
+  evidence: number[];
+  spearman: number;
+  /** judged[f][k]: part k's judged attribute in frame f (judgedAttribute). */
+  judged: string[][];
+  /** The judged attributes of the frame with every strength at 1. */
+  reference: string[];
+  leaked: boolean;
+  chi2: number | null;
 }
 
 type Part = EditItem['parts'][number];
@@ -83,6 +113,32 @@ export function progressOf(j: Judgement, item: EditItem, part: Part): number {
   if (part.kind === 'shape') return cell.shape[target.shape] ?? 0;
   if (part.kind === 'size') return cell.size[target.size] ?? 0;
   throw new Error(`${item.id}: unknown part kind "${part.kind}"`);
+}
+
+/** log p, with the judge's probabilities floored where float32 rounded them to 0. */
+function logProb(p: number | undefined): number {
+  return Math.log(Math.max(p ?? 0, 1e-30));
+}
+
+/**
+ * The judge's evidence for the part's target over its source value (see the module comment): the
+ * log-odds log p(target) - log p(source) in the object's cell (background: of the image);
+ * position: logit(occupancy(target cell)) - logit(occupancy(source cell)). Unlike a probability
+ * it does not saturate, so frames past the transition still rank by how clearly they show it.
+ */
+export function evidenceOf(j: Judgement, item: EditItem, part: Part): number {
+  if (part.kind === 'background') return logProb(j.background[item.target_scene.background]) - logProb(j.background[item.source_scene.background]);
+  const o = part.object!;
+  const source = item.source_scene.objects[o]!;
+  const target = item.target_scene.objects[o]!;
+  if (part.kind === 'position') {
+    const logit = (cell: number) => logProb(occupancy(j, cell)) - logProb(j.cells[cell]!.shape.empty);
+    return logit(target.cell) - logit(source.cell);
+  }
+  const cell = j.cells[objectCell(j, item, o)]!;
+  const probs = part.kind === 'color' ? cell.color : part.kind === 'shape' ? cell.shape : cell.size;
+  const key = part.kind as 'color' | 'shape' | 'size';
+  return logProb(probs[target[key]]) - logProb(probs[source[key]]);
 }
 
 /** The part's attribute as judged (an argmax), for telling whether it changed. */
@@ -148,6 +204,8 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
     let leaks = 0;
     let sweeps = 0;
     let flat = 0;
+    const records: SweepRecord[] = [];
+    const evidenceCorrelations: number[] = [];
     for (const [n, p] of prepared.entries()) {
       const ones = p.split.parts.map(() => 1);
       let latents = new Float32Array(0);
@@ -158,15 +216,23 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
         const frames: RgbImage[] = [];
         for (const s of STRENGTHS) frames.push(s === 1 ? reference : await render(p, ones.map((v, k) => (k === i ? s : v))));
         const judged = await judge.judge(frames);
-        const rho = spearman(STRENGTHS, judged.map((j) => progressOf(j, p.item, part)));
+        const progress = judged.map((j) => progressOf(j, p.item, part));
+        const evidence = judged.map((j) => evidenceOf(j, p.item, part));
+        const rho = spearman(STRENGTHS, progress);
+        evidenceCorrelations.push(spearman(STRENGTHS, evidence));
         if (rho === 0) flat++;
         correlations.push(rho);
         byKind.set(part.kind, [...(byKind.get(part.kind) ?? []), rho]);
         const others = p.item.parts.filter((_, k) => k !== i);
-        if (judged.some((j) => others.some((o) => judgedAttribute(j, p.item, o) !== judgedAttribute(referenceJudged!, p.item, o)))) leaks++;
+        const leaked = judged.some((j) => others.some((o) => judgedAttribute(j, p.item, o) !== judgedAttribute(referenceJudged!, p.item, o)));
+        if (leaked) leaks++;
         const c = chiSquareUniformity(frames.map((f) => f.data));
         if (c !== null) chi2.push(c);
         sweeps++;
+        if (options.sweepsFile) {
+          const attributes = (j: Judgement) => p.item.parts.map((o) => judgedAttribute(j, p.item, o));
+          records.push({ item: p.item.id, instruction: p.item.instruction, part: i, kind: part.kind, text: part.text, strengths: STRENGTHS, progress, evidence, spearman: rho, judged: judged.map(attributes), reference: attributes(referenceJudged!), leaked, chi2: c });
+        }
       }
       options.progress?.(`item ${n + 1}/${prepared.length}: spearman ${mean(correlations)?.toFixed(3)} leakage ${(leaks / sweeps).toFixed(3)}`);
     }
@@ -187,6 +253,7 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
       if (c !== null) baselineChi2.push(c);
     }
 
+    if (options.sweepsFile) await writeJsonAtomic(options.sweepsFile, { format: 'atelier-slideredit-sweeps/1', sweeps: records });
     const figures: Figures = {
       suite: 'slideredit',
       model: descriptor.info.name,
@@ -194,6 +261,7 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
       steps,
       strengths: STRENGTHS.join(','),
       spearman: mean(correlations),
+      spearman_log_odds: mean(evidenceCorrelations),
       leakage: sweeps === 0 ? null : leaks / sweeps,
       chi2: mean(chi2),
       chi2_baseline: mean(baselineChi2),
