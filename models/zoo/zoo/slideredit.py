@@ -237,7 +237,8 @@ def pps_loss(fz: Frozen, adapter: Adapter, batch, kind: str):
     """The adapter at the batch's scales on the full instruction against the frozen model's velocity
     v_full + alpha (v_suppressed - v_full): at alpha = 1 that is the paper's PPS target (the
     instruction without the suppressed parts); other alphas (the linear objective) interpolate and,
-    below 0, extrapolate it. Samples with alpha = 1 skip the v_full pass's contribution exactly."""
+    below 0, extrapolate it. A batch whose alphas are all 1 (the paper's objective) skips the v_full
+    pass and takes v_suppressed itself."""
     full, target, scales, xp, cpk, t, alphas = batch
     adapter.set_scale(0.0)
     with torch.no_grad():
@@ -289,7 +290,7 @@ def weights_fingerprint(module) -> str:
     return h.hexdigest()[:16]
 
 
-def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None, objective: str = "paper"):
+def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None, objective: str = OBJECTIVE):
     """STLoRA, then GSTLoRA. A phase's progress is (steps done) / steps[kind]; with budget_s
     (seconds of training for both) it is the larger of that and (seconds spent) / (the phase's
     share of the budget), so a phase ends at its step count or its time share, whichever comes
