@@ -16,14 +16,14 @@ import { embeddedModelDir } from '../paths.js';
 interface SuiteOptions {
   modelDir?: string;
   limit?: number;
-  sweeps?: string;
+  sweepsFile?: string;
   progress: (line: string) => void;
 }
 
 const SUITES: Record<string, { title: string; run: (o: SuiteOptions) => Promise<Figures> }> = {
   base: { title: 'Tiny model quality through the TypeScript engine (judged), vs the zoo builder', run: (o) => evalBase(o) },
   watermark: { title: 'LoRA watermark on the tiny model: bit accuracy clean and attacked, PSNR, empirical FPR at 1e-3, TPR at 1e-6', run: (o) => evalWatermark(o) },
-  slideredit: { title: 'SliderEdit on held-out multi-part edits: monotonic, disentangled, smooth (vs one global scale), exact at strength 1', run: (o) => evalSliderEdit({ ...o, ...(o.sweeps ? { sweepsFile: o.sweeps } : {}) }) },
+  slideredit: { title: 'SliderEdit on held-out multi-part edits: monotonic, disentangled, smooth (vs one global scale), exact at strength 1', run: (o) => evalSliderEdit(o) },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     const figures = await suite.run({
       ...(modelDir ? { modelDir } : {}),
       ...(limit ? { limit } : {}),
-      ...(sweeps ? { sweeps } : {}),
+      ...(sweeps ? { sweepsFile: sweeps } : {}),
       progress: (line) => process.stderr.write(`eval ${name}: ${line}\n`),
     });
     await report(suite.title, figures, { json: bool(flags, 'json'), out: str(flags, 'out') });

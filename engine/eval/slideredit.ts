@@ -102,17 +102,36 @@ function argmax(probs: Record<string, number>): string {
   return Object.entries(probs).reduce((best, e) => (e[1] > best[1] ? e : best), ['', -Infinity])[0];
 }
 
+/**
+ * The judge's probabilities over a part's attribute (background: of the image; otherwise in the
+ * object's cell, see objectCell) with the part's target and source values. Not for moves, which
+ * are read from two cells' occupancy.
+ */
+function attributeProbs(j: Judgement, item: EditItem, part: Part): { probs: Record<string, number>; target: string; source: string } {
+  if (part.kind === 'background') return { probs: j.background, target: item.target_scene.background, source: item.source_scene.background };
+  const o = part.object!;
+  const cell = j.cells[objectCell(j, item, o)]!;
+  const target = item.target_scene.objects[o]!;
+  const source = item.source_scene.objects[o]!;
+  if (part.kind === 'color') return { probs: cell.color, target: target.color, source: source.color };
+  if (part.kind === 'shape') return { probs: cell.shape, target: target.shape, source: source.shape };
+  if (part.kind === 'size') return { probs: cell.size, target: target.size, source: source.size };
+  throw new Error(`${item.id}: unknown part kind "${part.kind}"`);
+}
+
+/** The cells a move goes from and to. */
+function moveCells(item: EditItem, part: Part): { from: number; to: number } {
+  return { from: item.source_scene.objects[part.object!]!.cell, to: item.target_scene.objects[part.object!]!.cell };
+}
+
 /** How far a frame has gone toward the part's target (see the module comment). */
 export function progressOf(j: Judgement, item: EditItem, part: Part): number {
-  if (part.kind === 'background') return j.background[String(part.value)] ?? 0;
-  const o = part.object!;
-  const target = item.target_scene.objects[o]!;
-  if (part.kind === 'position') return occupancy(j, target.cell) - occupancy(j, item.source_scene.objects[o]!.cell);
-  const cell = j.cells[objectCell(j, item, o)]!;
-  if (part.kind === 'color') return cell.color[target.color] ?? 0;
-  if (part.kind === 'shape') return cell.shape[target.shape] ?? 0;
-  if (part.kind === 'size') return cell.size[target.size] ?? 0;
-  throw new Error(`${item.id}: unknown part kind "${part.kind}"`);
+  if (part.kind === 'position') {
+    const { from, to } = moveCells(item, part);
+    return occupancy(j, to) - occupancy(j, from);
+  }
+  const a = attributeProbs(j, item, part);
+  return a.probs[a.target] ?? 0;
 }
 
 /** log p, with the judge's probabilities floored where float32 rounded them to 0. */
@@ -127,28 +146,19 @@ function logProb(p: number | undefined): number {
  * it does not saturate, so frames past the transition still rank by how clearly they show it.
  */
 export function evidenceOf(j: Judgement, item: EditItem, part: Part): number {
-  if (part.kind === 'background') return logProb(j.background[item.target_scene.background]) - logProb(j.background[item.source_scene.background]);
-  const o = part.object!;
-  const source = item.source_scene.objects[o]!;
-  const target = item.target_scene.objects[o]!;
   if (part.kind === 'position') {
+    const { from, to } = moveCells(item, part);
     const logit = (cell: number) => logProb(occupancy(j, cell)) - logProb(j.cells[cell]!.shape.empty);
-    return logit(target.cell) - logit(source.cell);
+    return logit(to) - logit(from);
   }
-  const cell = j.cells[objectCell(j, item, o)]!;
-  const probs = part.kind === 'color' ? cell.color : part.kind === 'shape' ? cell.shape : cell.size;
-  const key = part.kind as 'color' | 'shape' | 'size';
-  return logProb(probs[target[key]]) - logProb(probs[source[key]]);
+  const a = attributeProbs(j, item, part);
+  return logProb(a.probs[a.target]) - logProb(a.probs[a.source]);
 }
 
 /** The part's attribute as judged (an argmax), for telling whether it changed. */
 export function judgedAttribute(j: Judgement, item: EditItem, part: Part): string {
-  if (part.kind === 'background') return argmax(j.background);
-  const o = part.object!;
-  const cell = objectCell(j, item, o);
-  if (part.kind === 'position') return cell === item.target_scene.objects[o]!.cell ? 'moved' : 'stayed';
-  const c = j.cells[cell]!;
-  return argmax(part.kind === 'color' ? c.color : part.kind === 'shape' ? c.shape : c.size);
+  if (part.kind === 'position') return objectCell(j, item, part.object!) === moveCells(item, part).to ? 'moved' : 'stayed';
+  return argmax(attributeProbs(j, item, part).probs);
 }
 
 interface Prepared {
@@ -212,6 +222,8 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
       const reference = await render(p, ones, (l) => (latents = l.slice()));
       for (let i = 0; i < latents.length; i++) exact = Math.max(exact, Math.abs(latents[i]! - p.plainLatents[i]!));
       const [referenceJudged] = await judge.judge([reference]);
+      const attributes = (j: Judgement) => p.item.parts.map((o) => judgedAttribute(j, p.item, o));
+      const referenceAttributes = attributes(referenceJudged!);
       for (const [i, part] of p.item.parts.entries()) {
         const frames: RgbImage[] = [];
         for (const s of STRENGTHS) frames.push(s === 1 ? reference : await render(p, ones.map((v, k) => (k === i ? s : v))));
@@ -223,16 +235,13 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
         if (rho === 0) flat++;
         correlations.push(rho);
         byKind.set(part.kind, [...(byKind.get(part.kind) ?? []), rho]);
-        const others = p.item.parts.filter((_, k) => k !== i);
-        const leaked = judged.some((j) => others.some((o) => judgedAttribute(j, p.item, o) !== judgedAttribute(referenceJudged!, p.item, o)));
+        const frameAttributes = judged.map(attributes);
+        const leaked = frameAttributes.some((f) => f.some((a, k) => k !== i && a !== referenceAttributes[k]));
         if (leaked) leaks++;
         const c = chiSquareUniformity(frames.map((f) => f.data));
         if (c !== null) chi2.push(c);
         sweeps++;
-        if (options.sweepsFile) {
-          const attributes = (j: Judgement) => p.item.parts.map((o) => judgedAttribute(j, p.item, o));
-          records.push({ item: p.item.id, instruction: p.item.instruction, part: i, kind: part.kind, text: part.text, strengths: STRENGTHS, progress, evidence, spearman: rho, judged: judged.map(attributes), reference: attributes(referenceJudged!), leaked, chi2: c });
-        }
+        if (options.sweepsFile) records.push({ item: p.item.id, instruction: p.item.instruction, part: i, kind: part.kind, text: part.text, strengths: STRENGTHS, progress, evidence, spearman: rho, judged: frameAttributes, reference: referenceAttributes, leaked, chi2: c });
       }
       options.progress?.(`item ${n + 1}/${prepared.length}: spearman ${mean(correlations)?.toFixed(3)} leakage ${(leaks / sweeps).toFixed(3)}`);
     }

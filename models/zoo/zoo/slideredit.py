@@ -240,15 +240,16 @@ def pps_loss(fz: Frozen, adapter: Adapter, batch, kind: str):
     below 0, extrapolate it. A batch whose alphas are all 1 (the paper's objective) skips the v_full
     pass and takes v_suppressed itself."""
     full, target, scales, xp, cpk, t, alphas = batch
+    text_full = fz.text(full)      # the frozen encoders' output (no grad), shared by both passes
     adapter.set_scale(0.0)
     with torch.no_grad():
         v_ref = fz.velocity(xp, cpk, fz.text(target), t)
         if bool((alphas != 1.0).any()):
-            v_full = fz.velocity(xp, cpk, fz.text(full), t)
+            v_full = fz.velocity(xp, cpk, text_full, t)
             a = alphas[:, None, None]
             v_ref = v_full + a * (v_ref - v_full)
     adapter.set_scale(scales)
-    v = fz.velocity(xp, cpk, fz.text(full), t)
+    v = fz.velocity(xp, cpk, text_full, t)
     adapter.set_scale(0.0)
     return F.mse_loss(v, v_ref)
 
