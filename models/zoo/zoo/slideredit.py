@@ -233,7 +233,7 @@ def make_batch(pairs: Pairs, rng: np.random.Generator, idx: np.ndarray, kind: st
     return full, target, scales, pack(xt), pack(pairs.src[idx].float()), t, torch.from_numpy(alphas).float()
 
 
-def pps_loss(fz: Frozen, adapter: Adapter, batch, kind: str):
+def pps_loss(fz: Frozen, adapter: Adapter, batch):
     """The adapter at the batch's scales on the full instruction against the frozen model's velocity
     v_full + alpha (v_suppressed - v_full): at alpha = 1 that is the paper's PPS target (the
     instruction without the suppressed parts); other alphas (the linear objective) interpolate and,
@@ -263,7 +263,7 @@ def val_loss(fz, adapter, pairs, kind, mu, bs=64, alpha: float = 1.0) -> float:
     for s in range(0, len(pairs.val), bs):
         idx = pairs.val[s:s + bs]
         b = make_batch(pairs, rng, idx, kind, mu, fz.t5_tok.max_length, alpha=alpha)
-        tot += pps_loss(fz, adapter, b, kind).item() * len(idx)
+        tot += pps_loss(fz, adapter, b).item() * len(idx)
         n += len(idx)
     return tot / n
 
@@ -291,6 +291,17 @@ def weights_fingerprint(module) -> str:
     return h.hexdigest()[:16]
 
 
+def run_key(steps, batch, budget_s, base_fp, objective: str) -> dict:
+    """What a checkpoint of this training must match to be resumed or reused."""
+    return {"steps": steps, "batch": batch, "budget_s": budget_s, "base": base_fp, "objective": objective}
+
+
+def same_run(ck: dict | None, run: dict) -> bool:
+    """Whether checkpoint `ck` belongs to `run` (run_key); checkpoints saved before the objective
+    was recorded were trained with the paper's."""
+    return ck is not None and all(ck.get(k, "paper" if k == "objective" else None) == v for k, v in run.items())
+
+
 def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None, objective: str = OBJECTIVE):
     """STLoRA, then GSTLoRA. A phase's progress is (steps done) / steps[kind]; with budget_s
     (seconds of training for both) it is the larger of that and (seconds spent) / (the phase's
@@ -304,8 +315,8 @@ def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None
     state = {"done": {k: 0 for k in PHASES}, "finished": {k: False for k in PHASES},
              "seconds": {k: 0.0 for k in PHASES}, "curve": {k: [] for k in PHASES}, "val": {k: {} for k in PHASES}}
     ck = load_ckpt(ck_path)
-    if ck is not None and ck.get("steps") == steps and ck.get("batch") == batch and ck.get("budget_s") == budget_s \
-            and ck.get("base") == base_fp and ck.get("objective", "paper") == objective:
+    run = run_key(steps, batch, budget_s, base_fp, objective)
+    if same_run(ck, run):
         for k, a in adapters.items():
             load_adapter_state(a, ck["adapters"][k])
             opts[k].load_state_dict(ck["opt"][k])
@@ -316,9 +327,7 @@ def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None
 
     def save():
         save_ckpt(ck_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()},
-                            "opt": {k: o.state_dict() for k, o in opts.items()}, "state": state,
-                            "steps": steps, "batch": batch, "budget_s": budget_s, "base": base_fp,
-                            "objective": objective})
+                            "opt": {k: o.state_dict() for k, o in opts.items()}, "state": state, **run})
 
     def progress(kind):
         p = state["done"][kind] / steps[kind]
@@ -346,7 +355,7 @@ def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None
                 g["lr"] = lr
             rng = np.random.default_rng([SEED, ph, k])
             idx = pairs.train[rng.integers(len(pairs.train), size=batch)]
-            loss = pps_loss(fz, a, make_batch(pairs, rng, idx, kind, mu, T, objective), kind)
+            loss = pps_loss(fz, a, make_batch(pairs, rng, idx, kind, mu, T, objective))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(a.parameters(), 1.0)
@@ -609,17 +618,15 @@ def main(argv=None):
     fin = load_ckpt(fin_path)
     budget_s = args.minutes * 60 if args.minutes else None
     base_ck["weights_sha256_16"] = base_fp = weights_fingerprint(tr)
-    if fin is not None and fin.get("steps") == steps and fin.get("batch") == batch and fin.get("budget_s") == budget_s \
-            and fin.get("base") == base_fp and fin.get("objective", "paper") == args.objective:
+    run = run_key(steps, batch, budget_s, base_fp, args.objective)
+    if same_run(fin, run):
         for k, a in adapters.items():
             load_adapter_state(a, fin["adapters"][k])
         state = fin["state"]
         log(f"{fin_path.name} is complete; writing files")
     else:
         state = train(P, fz, adapters, pairs, steps, batch, log, budget_s, base_fp, args.objective)
-        save_ckpt(fin_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()}, "state": state,
-                             "steps": steps, "batch": batch, "budget_s": budget_s, "base": base_fp,
-                             "objective": args.objective})
+        save_ckpt(fin_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()}, "state": state, **run})
     out = P.tiny / "slideredit"
     out.mkdir(parents=True, exist_ok=True)
     write_stlora(adapters["stlora"], out / "stlora.safetensors")
