@@ -479,22 +479,14 @@ class Stage(NamedTuple):
 
 
 # The committed model's run, which `python3 -m zoo.kontext` (and zoo.build all) reproduces stage by
-# stage: 15,000 steps on the first 8 data chunks (its cosine from step 11,250), then continued to
-# 30,000 on all 16 with the LR re-warmed over 500 steps (cosine from 22,500). (The first stage
-# itself was scheduled for 16,000 steps and shortened to 15,000 at step 12,146, a step of 4.0e-4 ->
-# 3.5e-4 in its LR that this recipe does not replay.) Then continued to 34,000 with another
-# 500-step ramp (its cosine from 25,500, so the LR runs from 1.4e-4 down to the floor, 4e-5):
-# on the full held-out sets 0.947 / 0.903 / 0.727 against the step-30,000 model's 0.940 / 0.873 /
-# 0.690 (t2i / applied / preserved). (The committed third stage started from the step-30,000 EMA
-# weights recovered from their ONNX export with a fresh optimizer, as .cache with the training state
-# was lost; the recipe continues kontext.pt with its optimizer state.) Then to 37,000 (cosine from
-# 27,750, so the LR runs from 1.2e-4 to the floor): 0.958 / 0.915 / 0.763. (The committed fourth
-# stage first spent steps 34,000-34,203 on the ramp of a 40,000-step schedule, then was resumed with
-# --steps 37000 and no ramp of its own, so its LR stepped down from 1.8e-4 to 1.1e-4; the recipe
-# gives the stage a 500-step ramp from the floor instead.) Then to 40,000 (cosine from 30,000;
-# after the ramp the LR runs from 9.3e-5 to the floor; 20.7 h in all): 0.960 / 0.925 / 0.780. An
-# arm of this fifth stage with --object-weight 3 reached 0.958 / 0.927 / 0.785, 3 edits of 600
-# apart, so the plain continuation stays the recipe.
+# stage: 15,000 steps on the first 8 data chunks, then on all 16 to 30,000, 34,000, 37,000 and
+# 40,000, each continuation re-warming the LR over 500 steps into a cosine that starts at 3/4 of
+# its stage's steps and ends at the floor (20.7 h in all). Each stage's held-out figures, and the
+# arms tried beside it, are in models/zoo/README.md. Where the committed run differed from this
+# recipe: the first stage was scheduled for 16,000 steps and shortened to 15,000 at step 12,146 (a
+# 4.0e-4 -> 3.5e-4 step in its LR); the third started from the step-30,000 EMA weights recovered
+# from ONNX with a fresh optimizer (.cache was lost); the fourth first spent steps 34,000-34,203 on
+# the ramp of a 40,000-step schedule and was resumed with --steps 37000 and no ramp of its own.
 RECIPE = (Stage(15000, 8, 0), Stage(30000, None, 500), Stage(34000, None, 500), Stage(37000, None, 500),
           Stage(40000, None, 500))
 
