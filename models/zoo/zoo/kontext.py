@@ -17,6 +17,7 @@ EMA weights (0.999) are exported.
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import math
 import os
@@ -30,7 +31,7 @@ import torch
 
 from .common import (EMA, Logger, base_parser, load_ckpt, paths_from_args, read_json, rng_state, save_ckpt,
                      seed_all, set_rng_state, set_threads, write_json)
-from .mmdit import MMDIT_CONFIG, FluxTransformer2DModel, image_ids, pack
+from .mmdit import MMDIT_CONFIG, FluxTransformer2DModel, config_for_state, grow_depth, growth_change, image_ids, pack
 from .pipeline import SCHEDULER_CONFIG, Sampler, calc_mu
 from .textenc import CLIP_CONFIG, T5_CONFIG, CLIPTextModel, T5EncoderModel
 from .tokenizers import clip_tokenizer, t5_tokenizer
@@ -75,11 +76,17 @@ def object_token_weights(tgt_packed: torch.Tensor, refs: torch.Tensor, weight: f
 
 
 class Kontext(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, transformer_config: dict = MMDIT_CONFIG):
         super().__init__()
         self.clip = CLIPTextModel(clip_tokenizer().vocab_size, CLIP_CONFIG)
         self.t5 = T5EncoderModel(t5_tokenizer().vocab_size, T5_CONFIG)
-        self.transformer = FluxTransformer2DModel(MMDIT_CONFIG)
+        self.transformer = FluxTransformer2DModel(transformer_config)
+
+    @classmethod
+    def for_state(cls, state: dict) -> "Kontext":
+        """An untrained model shaped for `state` (its transformer's depth read from the keys, so a model
+        grown with --grow-double / --grow-single loads like any other)."""
+        return cls(config_for_state(state, "transformer."))
 
 
 def lr_at(step, steps):
@@ -156,19 +163,24 @@ def load_model(P, ema=True) -> Kontext:
           or load_ckpt(P.ckpt / "kontext.pt"))
     if ck is None:
         raise SystemExit("no kontext checkpoint: run python3 -m zoo.kontext first")
-    m = Kontext()
-    m.load_state_dict(ck["ema"] if ema else ck["model"])
+    sd = ck["ema"] if ema else ck["model"]
+    m = Kontext.for_state(sd)
+    m.load_state_dict(sd)
     m.eval()
     return m
 
 
 def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, branch: int = 0, rewarm: int = 0,
-          object_weight: float = 0.0, empty_identity: bool = False):
+          object_weight: float = 0.0, empty_identity: bool = False, grow: tuple = ((), ())):
     """The main run (kontext.pt), resumable; with branch=N > 0 instead a decay branch
     (kontext_branch.pt): N steps from the main run's latest checkpoint with the LR annealed to 0
     (branch_lr) and an EMA whose horizon fits the branch, while the main run goes on at its constant
     LR. That is the warmup-stable-decay recipe: an export gets most of a full decay's gain without
-    ending the main run."""
+    ending the main run.
+    grow = (double-stream, single-stream block indices): when the weights continued have the base
+    depth (MMDIT_CONFIG), their EMA is grown first (mmdit.grow_depth: a silent copy inserted after
+    each listed block) and trained on with a fresh optimizer, its LR ramped up over `rewarm` steps
+    (500 if not given); a checkpoint that is already deeper resumes as it is."""
     from .data import load_all
     seed_all(SEED)
     D = load_all(P, n_chunks)
@@ -182,16 +194,6 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         log(f"object-token weighting {object_weight} (tau {OBJECT_TAU})")
     if empty_identity:
         log("edits whose instruction is dropped learn the identity (target = source)")
-    model = Kontext()
-    n_tr = sum(p.numel() for p in model.transformer.parameters())
-    log(f"params: transformer {n_tr / 1e6:.2f}M clip {sum(p.numel() for p in model.clip.parameters()) / 1e6:.2f}M "
-        f"t5 {sum(p.numel() for p in model.t5.parameters()) / 1e6:.2f}M")
-    decay, no_decay = [], []
-    for n, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "embed" in n or "shared" in n or "norm" in n else decay).append(p)
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=LR, betas=(0.9, 0.99))
-    ema = EMA(model, 0.999)
     ck_path = P.ckpt / ("kontext_branch.pt" if branch else "kontext.pt")
     step, spent, span, warm = 0, 0.0, None, None
     ck, ck_from = load_ckpt(ck_path), ck_path
@@ -201,19 +203,52 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
             raise SystemExit("a decay branch starts from the main run: run python3 -m zoo.kontext first")
         ck["branch"] = {"start": ck["step"], "end": ck["step"] + branch}
         log(f"decay branch from the main run's step {ck['step']} to {ck['step'] + branch}")
+    fin = None
     if ck is None and not branch:
         fin = load_ckpt(P.ckpt / "kontext_start.pt") or load_ckpt(P.ckpt / "kontext_final.pt")
-        if fin is not None and fin.get("steps", 0) < steps:
-            # No kontext.pt (a fresh clone after zoo.recover, or a machine whose .cache was lost): continue
-            # from the finished weights (the exported EMA; an experiment's fork point is kontext_start.pt,
-            # see fork_experiment) with a fresh optimizer, whose LR must ramp up.
-            model.load_state_dict(fin["ema"])
-            ema.load_state_dict(fin["ema"])
-            step, spent = fin["steps"], fin.get("train_seconds") or 0.0
-            rewarm = rewarm or 500
-            warm = {"start": step, "end": step + rewarm, "steps": steps}
-            log(f"no kontext.pt: continuing the finished weights of step {step} with a fresh optimizer; "
-                f"LR ramps from {0.1 * LR:.1e} to the schedule's over steps {step}-{step + rewarm}")
+        if fin is not None and fin.get("steps", 0) >= steps:
+            fin = None
+    base_depth = (MMDIT_CONFIG["num_layers"], MMDIT_CONFIG["num_single_layers"])
+    growing = any(grow) and not branch and (ck or fin) is not None
+    if growing:
+        start = ck["ema"] if ck is not None else fin["ema"]
+        c = config_for_state(start, "transformer.")
+        growing = (c["num_layers"], c["num_single_layers"]) == base_depth
+    if growing:
+        # the weights continued are grown, then continued like finished weights (fresh optimizer, ramp)
+        grown = grow_depth(start, grow[0], grow[1], prefix="transformer.")
+        fin = {**(ck if ck is not None else fin), "ema": grown}
+        fin["steps"], fin["train_seconds"] = fin.get("steps", fin.get("step")), fin.get("train_seconds")
+        ck = None
+        g = config_for_state(grown, "transformer.")
+        change = growth_change(start, grown, "transformer.")
+        log(f"depth growth: copies after double blocks {list(grow[0])} and single blocks {list(grow[1])}: "
+            f"{base_depth[0]}+{base_depth[1]} -> {g['num_layers']}+{g['num_single_layers']} blocks, "
+            f"max abs output change {change:.1e}")
+        if change > 1e-5:
+            raise SystemExit(f"depth growth changed the model's output by {change:.2e}: grow_depth is broken")
+    state = ck["model"] if ck is not None else fin["ema"] if fin is not None else None
+    model = Kontext.for_state(state) if state is not None else Kontext()
+    n_tr = sum(p.numel() for p in model.transformer.parameters())
+    log(f"params: transformer {n_tr / 1e6:.2f}M clip {sum(p.numel() for p in model.clip.parameters()) / 1e6:.2f}M "
+        f"t5 {sum(p.numel() for p in model.t5.parameters()) / 1e6:.2f}M")
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embed" in n or "shared" in n or "norm" in n else decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=LR, betas=(0.9, 0.99))
+    ema = EMA(model, 0.999)
+    if fin is not None:
+        # No kontext.pt (a fresh clone after zoo.recover, or a machine whose .cache was lost), or grown
+        # weights: continue from the finished weights (the exported EMA; an experiment's fork point is
+        # kontext_start.pt, see fork_experiment) with a fresh optimizer, whose LR must ramp up.
+        model.load_state_dict(fin["ema"])
+        ema.load_state_dict(fin["ema"])
+        step, spent = fin["steps"], fin.get("train_seconds") or 0.0
+        rewarm = rewarm or 500
+        warm = {"start": step, "end": step + rewarm, "steps": steps}
+        log(f"continuing the finished weights of step {step} with a fresh optimizer; "
+            f"LR ramps from {0.1 * LR:.1e} to the schedule's over steps {step}-{step + rewarm}")
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
@@ -354,7 +389,7 @@ def make_teacher(P, model, ema, log):
         model.load_state_dict(ema.state_dict())
         log("guidance distillation: teacher = EMA of the main phase; student starts from it")
         ck = load_ckpt(path)
-    teacher = Kontext()
+    teacher = Kontext.for_state(ck["ema"])
     teacher.load_state_dict(ck["ema"])
     teacher.eval()
     for p in teacher.parameters():
@@ -367,8 +402,9 @@ def quick_eval(P, ema, log, step, n=64):
     from .evaluate import run_eval
     if load_ckpt(P.ckpt / "judge_final.pt") is None:
         return
-    m = Kontext()
-    m.load_state_dict(ema.state_dict())
+    sd = ema.state_dict()
+    m = Kontext.for_state(sd)
+    m.load_state_dict(sd)
     m.eval()
     r = run_eval(P, m, limit=n, log=None)
     log(f"[eval@{step}] t2i_all_correct {r['t2i_all_correct']:.3f} edit_applied {r['edit_applied']:.3f} "
@@ -391,7 +427,7 @@ def export_kontext(P, log, source: str = "auto"):
     _export(m.t5, (torch.zeros(1, Lt, dtype=torch.int64),), out / "text_encoder_2" / "model.onnx", ["input_ids"],
             ["last_hidden_state"], {"input_ids": {0: "batch_size", 1: "sequence_length"},
                                     "last_hidden_state": {0: "batch_size", 1: "sequence_length"}}, log)
-    c = MMDIT_CONFIG
+    c = m.transformer.config
     args = (torch.zeros(1, 32, c["in_channels"]), torch.zeros(1, Lt, c["joint_attention_dim"]),
             torch.zeros(1, c["pooled_projection_dim"]), torch.ones(1), torch.cat([image_ids(8, 8, 0), image_ids(8, 8, 1)]),
             torch.zeros(Lt, 3), torch.ones(1))
@@ -470,12 +506,14 @@ class Stage(NamedTuple):
     """One call of the main run: train to `steps` (the LR schedule is a function of it), on the first
     `chunks` data chunks (None: all), ramping the LR back up over `rewarm` steps when it continues a
     finished stage; `object_weight`: the edit loss's object-token weighting (OBJECT_TAU);
-    `empty_identity`: edits with the instruction dropped learn the identity."""
+    `empty_identity`: edits with the instruction dropped learn the identity; `grow`: the double- and
+    single-stream blocks after which the stage first inserts a copy (train, mmdit.grow_depth)."""
     steps: int
     chunks: int | None
     rewarm: int
     object_weight: float = 0.0
     empty_identity: bool = False
+    grow: tuple = ((), ())
 
 
 # The committed model's run, which `python3 -m zoo.kontext` (and zoo.build all) reproduces stage by
@@ -502,6 +540,14 @@ def stage_done(fin: dict | None, stage: Stage, distill_steps: int, last: bool) -
             and fin.get("empty_identity", False) == stage.empty_identity)
 
 
+def block_indices(text: str) -> tuple:
+    """--grow-double / --grow-single: comma-separated block indices, e.g. "1,3"."""
+    try:
+        return tuple(int(i) for i in text.split(",") if i.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected block indices like 1,3, got {text!r}") from None
+
+
 def main(argv=None):
     ap = base_parser(__doc__)
     ap.add_argument("--steps", type=int, default=None,
@@ -520,6 +566,10 @@ def main(argv=None):
                          "(as RECIPE's second stage does)")
     ap.add_argument("--object-weight", type=float, default=0.0, metavar="W",
                     help="edit loss: tokens holding an object weigh 1 + W times a background token (OBJECT_TAU)")
+    ap.add_argument("--grow-double", type=block_indices, default=(), metavar="I,J",
+                    help="depth growth: insert a copy of each listed double-stream block after it (output "
+                         "projections zeroed, so the model is unchanged) before continuing base-depth weights")
+    ap.add_argument("--grow-single", type=block_indices, default=(), metavar="I,J", help="the same for single-stream blocks")
     ap.add_argument("--empty-identity", action="store_true",
                     help="edits whose instruction is dropped (10%%) learn target = source, so the true-CFG "
                          "negative pass means 'unchanged'")
@@ -541,9 +591,11 @@ def main(argv=None):
             chunks = args.chunks if not args.smoke else None
         train(P, steps, be, bt, log, ev, 0, chunks, branch=args.branch_decay)
         return
-    if args.smoke or args.steps is not None:
-        stages = [Stage(steps, args.chunks if not args.smoke else None, args.rewarm,
-                        args.object_weight if not args.smoke else 1.0, args.empty_identity or args.smoke)]
+    if args.smoke:     # every option once, and a depth growth whose export zoo.recover then reads back
+        stages = [Stage(steps, None, 0, 1.0, True), Stage(steps + 1, None, 0, 1.0, True, ((1,), (0,)))]
+    elif args.steps is not None:
+        stages = [Stage(steps, args.chunks, args.rewarm, args.object_weight, args.empty_identity,
+                        (args.grow_double, args.grow_single))]
     else:
         stages = RECIPE
     for i, stage in enumerate(stages):
@@ -552,7 +604,7 @@ def main(argv=None):
             log(f"kontext_final.pt is complete ({stage.steps} + {ds if last else 0} steps)")
             continue
         model, ema = train(P, stage.steps, be, bt, log, ev, ds if last else 0, stage.chunks, rewarm=stage.rewarm,
-                           object_weight=stage.object_weight, empty_identity=stage.empty_identity)
+                           object_weight=stage.object_weight, empty_identity=stage.empty_identity, grow=stage.grow)
         save_ckpt(P.ckpt / "kontext_final.pt", {"ema": ema.state_dict(), "model": model.state_dict(),
                                                  "steps": stage.steps, "distill_steps": ds if last else 0,
                                                  "object_weight": stage.object_weight,

@@ -14,6 +14,7 @@ img_ids (N, 3), txt_ids (L, 3), guidance (B,) (scaled by 1000 inside).
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 import torch.nn as nn
@@ -296,6 +297,71 @@ class FluxTransformer2DModel(nn.Module):
             h = blk(h, temb, rot)
         x = h[:, L:]
         return self.proj_out(self.norm_out(x, temb))
+
+
+# ---------------------------------------------------------------- depth growth
+def config_for_state(state, prefix="", base=MMDIT_CONFIG):
+    """The config of a transformer state dict (keys under `prefix`): `base` with the numbers of double-
+    and single-stream blocks the dict holds, so a grown model's checkpoint needs no config of its own."""
+    def count(name):
+        pat = re.compile(re.escape(prefix + name) + r"\.(\d+)\.")
+        return 1 + max((int(m.group(1)) for k in state for m in [pat.match(k)] if m), default=-1)
+    return {**base, "num_layers": count("transformer_blocks"), "num_single_layers": count("single_transformer_blocks")}
+
+
+# What a copied block's output passes through: zeroing these makes the copy add nothing to the residual
+# streams (a double block's attention and MLP outputs of both streams; a single block's joint projection).
+_OUTPUT_PROJECTIONS = {"transformer_blocks": ("attn.to_out.0", "attn.to_add_out", "ff.net.2", "ff_context.net.2"),
+                       "single_transformer_blocks": ("proj_out",)}
+
+
+def grow_depth(state, double_after=(), single_after=(), prefix=""):
+    """Function-preserving depth growth (block expansion, as LLaMA Pro grows a trained LLM): after each
+    listed double-stream block (indices of `state`) a copy of it is inserted, and likewise for the
+    single-stream blocks, with the copy's output projections (_OUTPUT_PROJECTIONS) zeroed. A zeroed
+    projection makes the copy an identity on both residual streams, so the grown model computes exactly
+    what the trained one did, while its gradient is not zero (its input is the copy's activations), so
+    the copies start learning at once; copying a trained block rather than drawing a fresh one starts
+    them from features that already fit their place. (Zeroing the AdaLN gates instead, as a fresh block
+    starts, also gives an identity, but then the copy's attention and MLP get no gradient until the
+    gates have moved.) Returns the grown state dict (new tensors
+    for the copies, renumbered keys); `config_for_state` reads its config back."""
+    out = {k: v for k, v in state.items()
+           if not k.startswith(prefix + "transformer_blocks.") and not k.startswith(prefix + "single_transformer_blocks.")}
+    for name, after in (("transformer_blocks", set(double_after)), ("single_transformer_blocks", set(single_after))):
+        n = config_for_state(state, prefix)["num_layers" if name == "transformer_blocks" else "num_single_layers"]
+        bad = [i for i in after if not 0 <= i < n]
+        if bad:
+            raise ValueError(f"grow_depth: {name} has {n} blocks, no block {bad}")
+        new = 0
+        for i in range(n):
+            src = f"{prefix}{name}.{i}."
+            block = {k[len(src):]: v for k, v in state.items() if k.startswith(src)}
+            copies = [(block, False)] + ([(block, True)] if i in after else [])
+            for b, zero in copies:
+                for k, v in b.items():
+                    silent = zero and any(k.startswith(p + ".") for p in _OUTPUT_PROJECTIONS[name])
+                    out[f"{prefix}{name}.{new}.{k}"] = torch.zeros_like(v) if silent else v.clone()
+                new += 1
+    return out
+
+
+def growth_change(state, grown, prefix="") -> float:
+    """The largest change grow_depth made to the transformer's output, on a fixed random edit batch
+    (context tokens included): 0 up to float rounding when the growth preserved the function."""
+    def build(sd):
+        tr = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+        m = FluxTransformer2DModel(config_for_state(tr))
+        m.load_state_dict(tr)
+        return m.eval()
+    c = config_for_state(state, prefix)
+    g = torch.Generator().manual_seed(0)
+    n_txt = 8
+    args = (torch.randn(2, 32, c["in_channels"], generator=g), torch.randn(2, n_txt, c["joint_attention_dim"], generator=g),
+            torch.randn(2, c["pooled_projection_dim"], generator=g), torch.rand(2, generator=g),
+            torch.cat([image_ids(8, 8, 0), image_ids(8, 8, 1)]), torch.zeros(n_txt, 3), torch.ones(2))
+    with torch.no_grad():
+        return (build(state)(*args) - build(grown)(*args)).abs().max().item()
 
 
 # ---------------------------------------------------------------- packing helpers

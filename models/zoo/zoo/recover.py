@@ -188,6 +188,7 @@ def recover(P, log) -> dict[str, dict]:
     """-> {checkpoint file name: its content}, every one checked by the export round trip."""
     from .judge import Judge, export as export_judge
     from .kontext import Kontext, export_kontext
+    from .mmdit import MMDIT_CONFIG
     from .export import export_vae
     from .vae import latent_stats
     from .vae_model import VAE_CONFIG, AutoencoderKL, VaeDecoderExport, VaeEncoderExport
@@ -221,7 +222,8 @@ def recover(P, log) -> dict[str, dict]:
                              "recovered": source}
 
     log("Kontext")
-    m = Kontext()
+    depth = read_json(k / "transformer" / "config.json")
+    m = Kontext({**MMDIT_CONFIG, "num_layers": depth["num_layers"], "num_single_layers": depth["num_single_layers"]})
     load_into(m, [(k / "text_encoder" / "model.onnx", m.clip), (k / "text_encoder_2" / "model.onnx", m.t5),
                   (k / "transformer" / "model.onnx", m.transformer)], log)
     tr = report.get("training", {})
