@@ -326,8 +326,8 @@ def grow_depth(state, double_after=(), single_after=(), prefix=""):
     starts, also gives an identity, but then the copy's attention and MLP get no gradient until the
     gates have moved.) Returns the grown state dict (new tensors
     for the copies, renumbered keys); `config_for_state` reads its config back."""
-    out = {k: v for k, v in state.items()
-           if not k.startswith(prefix + "transformer_blocks.") and not k.startswith(prefix + "single_transformer_blocks.")}
+    blocks = (prefix + "transformer_blocks.", prefix + "single_transformer_blocks.")
+    out = {k: v for k, v in state.items() if not k.startswith(blocks)}
     for name, after in (("transformer_blocks", set(double_after)), ("single_transformer_blocks", set(single_after))):
         n = config_for_state(state, prefix)["num_layers" if name == "transformer_blocks" else "num_single_layers"]
         bad = [i for i in after if not 0 <= i < n]
@@ -357,7 +357,8 @@ def growth_change(state, grown, prefix="") -> float:
     c = config_for_state(state, prefix)
     g = torch.Generator().manual_seed(0)
     n_txt = 8
-    args = (torch.randn(2, 32, c["in_channels"], generator=g), torch.randn(2, n_txt, c["joint_attention_dim"], generator=g),
+    args = (torch.randn(2, 32, c["in_channels"], generator=g),
+            torch.randn(2, n_txt, c["joint_attention_dim"], generator=g),
             torch.randn(2, c["pooled_projection_dim"], generator=g), torch.rand(2, generator=g),
             torch.cat([image_ids(8, 8, 0), image_ids(8, 8, 1)]), torch.zeros(n_txt, 3), torch.ones(2))
     with torch.no_grad():
