@@ -31,7 +31,7 @@ import torch
 
 from .common import (EMA, Logger, base_parser, load_ckpt, paths_from_args, read_json, rng_state, save_ckpt,
                      seed_all, set_rng_state, set_threads, write_json)
-from .mmdit import MMDIT_CONFIG, FluxTransformer2DModel, config_for_state, grow_depth, image_ids, pack
+from .mmdit import MMDIT_CONFIG, FluxTransformer2DModel, config_for_state, grow_depth, growth_change, image_ids, pack
 from .pipeline import SCHEDULER_CONFIG, Sampler, calc_mu
 from .textenc import CLIP_CONFIG, T5_CONFIG, CLIPTextModel, T5EncoderModel
 from .tokenizers import clip_tokenizer, t5_tokenizer
@@ -231,7 +231,6 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         fin = {**(ck if ck is not None else fin), "ema": grown}
         fin["steps"], fin["train_seconds"] = fin.get("steps", fin.get("step")), fin.get("train_seconds")
         ck = None
-        from .mmdit import growth_change
         g = config_for_state(grown, "transformer.")
         change = growth_change(start, grown, "transformer.")
         log(f"depth growth: copies after double blocks {list(grow[0])} and single blocks {list(grow[1])}: "
