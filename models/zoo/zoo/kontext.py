@@ -32,7 +32,7 @@ import torch
 from .common import (EMA, Logger, base_parser, load_ckpt, paths_from_args, read_json, rng_state, save_ckpt,
                      seed_all, set_rng_state, set_threads, write_json)
 from .mmdit import MMDIT_CONFIG, FluxTransformer2DModel, config_for_state, grow_depth, growth_change, image_ids, pack
-from .pipeline import SCHEDULER_CONFIG, Sampler, calc_mu
+from .pipeline import SCHEDULER_CONFIG, Sampler, calc_mu, shift_sigma
 from .textenc import CLIP_CONFIG, T5_CONFIG, CLIPTextModel, T5EncoderModel
 from .tokenizers import clip_tokenizer, t5_tokenizer
 
@@ -91,10 +91,30 @@ class Kontext(torch.nn.Module):
         self.transformer = FluxTransformer2DModel(transformer_config)
 
     @classmethod
-    def for_state(cls, state: dict) -> "Kontext":
-        """An untrained model shaped for `state` (its transformer's depth read from the keys, so a model
+    def from_state(cls, state: dict) -> "Kontext":
+        """A model holding `state`, in eval mode (its transformer's depth read from the keys, so a model
         grown with --grow-double / --grow-single loads like any other)."""
-        return cls(config_for_state(state, "transformer."))
+        m = cls(config_for_state(state, "transformer."))
+        m.load_state_dict(state)
+        return m.eval()
+
+
+def grown_start(cont: dict, grow: tuple, log) -> dict | None:
+    """The weights a growing stage starts from (train's `grow`): the EMA of `cont` (kontext.pt or the
+    finished weights) grown by mmdit.grow_depth, as finished weights to continue ("ema", "steps",
+    "train_seconds"); None when `cont` is already deeper than MMDIT_CONFIG (a grown run resuming)."""
+    base = (MMDIT_CONFIG["num_layers"], MMDIT_CONFIG["num_single_layers"])
+    c = config_for_state(cont["ema"], "transformer.")
+    if (c["num_layers"], c["num_single_layers"]) != base:
+        return None
+    grown = grow_depth(cont["ema"], grow[0], grow[1], prefix="transformer.")
+    g = config_for_state(grown, "transformer.")
+    change = growth_change(cont["ema"], grown, "transformer.")
+    log(f"depth growth: copies after double blocks {list(grow[0])} and single blocks {list(grow[1])}: "
+        f"{base[0]}+{base[1]} -> {g['num_layers']}+{g['num_single_layers']} blocks, max abs output change {change:.1e}")
+    if change > 1e-5:
+        raise SystemExit(f"depth growth changed the model's output by {change:.2e}: grow_depth is broken")
+    return {"ema": grown, "steps": cont.get("steps", cont.get("step")), "train_seconds": cont.get("train_seconds")}
 
 
 def lr_at(step, steps):
@@ -171,11 +191,7 @@ def load_model(P, ema=True) -> Kontext:
           or load_ckpt(P.ckpt / "kontext.pt"))
     if ck is None:
         raise SystemExit("no kontext checkpoint: run python3 -m zoo.kontext first")
-    sd = ck["ema"] if ema else ck["model"]
-    m = Kontext.for_state(sd)
-    m.load_state_dict(sd)
-    m.eval()
-    return m
+    return Kontext.from_state(ck["ema"] if ema else ck["model"])
 
 
 def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, branch: int = 0, rewarm: int = 0,
@@ -219,27 +235,13 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         fin = load_ckpt(P.ckpt / "kontext_start.pt") or load_ckpt(P.ckpt / "kontext_final.pt")
         if fin is not None and fin.get("steps", 0) >= steps:
             fin = None
-    base_depth = (MMDIT_CONFIG["num_layers"], MMDIT_CONFIG["num_single_layers"])
-    growing = any(grow) and not branch and (ck or fin) is not None
-    if growing:
-        start = ck["ema"] if ck is not None else fin["ema"]
-        c = config_for_state(start, "transformer.")
-        growing = (c["num_layers"], c["num_single_layers"]) == base_depth
-    if growing:
-        # the weights continued are grown, then continued like finished weights (fresh optimizer, ramp)
-        grown = grow_depth(start, grow[0], grow[1], prefix="transformer.")
-        fin = {**(ck if ck is not None else fin), "ema": grown}
-        fin["steps"], fin["train_seconds"] = fin.get("steps", fin.get("step")), fin.get("train_seconds")
-        ck = None
-        g = config_for_state(grown, "transformer.")
-        change = growth_change(start, grown, "transformer.")
-        log(f"depth growth: copies after double blocks {list(grow[0])} and single blocks {list(grow[1])}: "
-            f"{base_depth[0]}+{base_depth[1]} -> {g['num_layers']}+{g['num_single_layers']} blocks, "
-            f"max abs output change {change:.1e}")
-        if change > 1e-5:
-            raise SystemExit(f"depth growth changed the model's output by {change:.2e}: grow_depth is broken")
+    if any(grow) and not branch and (ck or fin) is not None:
+        # grown weights are continued like finished ones (fresh optimizer, LR ramp)
+        grown = grown_start(ck if ck is not None else fin, grow, log)
+        if grown is not None:
+            fin, ck = grown, None
     state = ck["model"] if ck is not None else fin["ema"] if fin is not None else None
-    model = Kontext.for_state(state) if state is not None else Kontext()
+    model = Kontext(config_for_state(state, "transformer.")) if state is not None else Kontext()
     n_tr = sum(p.numel() for p in model.transformer.parameters())
     log(f"params: transformer {n_tr / 1e6:.2f}M clip {sum(p.numel() for p in model.clip.parameters()) / 1e6:.2f}M "
         f"t5 {sum(p.numel() for p in model.t5.parameters()) / 1e6:.2f}M")
@@ -320,7 +322,7 @@ def train(P, steps, be, bt, log, eval_every, distill_steps=0, n_chunks=None, bra
         x0 = torch.cat([x0_edit, torch.where(torch.from_numpy(use_tgt)[:, None, None, None], tgt[it], src[it])]).float()
         t = sample_t(rng, be + bt, mu)
         if edit_mu is not None:     # the same draws, shifted further in logit space (see 'Edit noise shift' above)
-            t[:be] = 1.0 / (1.0 + np.exp(-(np.log(t[:be] / (1.0 - t[:be])) + edit_mu - mu)))
+            t[:be] = shift_sigma(t[:be], edit_mu - mu)
         t = torch.from_numpy(t).float()
         eps = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
         xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * eps
@@ -403,9 +405,7 @@ def make_teacher(P, model, ema, log):
         model.load_state_dict(ema.state_dict())
         log("guidance distillation: teacher = EMA of the main phase; student starts from it")
         ck = load_ckpt(path)
-    teacher = Kontext.for_state(ck["ema"])
-    teacher.load_state_dict(ck["ema"])
-    teacher.eval()
+    teacher = Kontext.from_state(ck["ema"])
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher
@@ -416,10 +416,7 @@ def quick_eval(P, ema, log, step, n=64):
     from .evaluate import run_eval
     if load_ckpt(P.ckpt / "judge_final.pt") is None:
         return
-    sd = ema.state_dict()
-    m = Kontext.for_state(sd)
-    m.load_state_dict(sd)
-    m.eval()
+    m = Kontext.from_state(ema.state_dict())
     r = run_eval(P, m, limit=n, log=None)
     log(f"[eval@{step}] t2i_all_correct {r['t2i_all_correct']:.3f} edit_applied {r['edit_applied']:.3f} "
         f"edit_preserved {r['edit_preserved']:.3f} (n={n})")
@@ -586,10 +583,11 @@ def main(argv=None):
     ap.add_argument("--grow-double", type=block_indices, default=(), metavar="I,J",
                     help="depth growth: insert a copy of each listed double-stream block after it (output "
                          "projections zeroed, so the model is unchanged) before continuing base-depth weights")
+    ap.add_argument("--grow-single", type=block_indices, default=(), metavar="I,J",
+                    help="the same for single-stream blocks")
     ap.add_argument("--edit-mu", type=float, default=None, metavar="MU",
                     help="edit samples' noise levels drawn with this time shift instead of the t2i one "
                          "(calc_mu(16) = 0.5): higher puts more of the edit loss at high noise")
-    ap.add_argument("--grow-single", type=block_indices, default=(), metavar="I,J", help="the same for single-stream blocks")
     ap.add_argument("--empty-identity", action="store_true",
                     help="edits whose instruction is dropped (10%%) learn target = source, so the true-CFG "
                          "negative pass means 'unchanged'")
@@ -612,7 +610,8 @@ def main(argv=None):
         train(P, steps, be, bt, log, ev, 0, chunks, branch=args.branch_decay)
         return
     if args.smoke:     # every option once, and a depth growth whose export zoo.recover then reads back
-        stages = [Stage(steps, None, 0, 1.0, True, ((), ()), 1.5), Stage(steps + 1, None, 0, 1.0, True, ((1,), (0,)))]
+        stages = [Stage(steps, None, 0, 1.0, True, edit_mu=1.5),
+                  Stage(steps + 1, None, 0, 1.0, True, grow=((1,), (0,)))]
     elif args.steps is not None:
         stages = [Stage(steps, args.chunks, args.rewarm, args.object_weight, args.empty_identity,
                         (args.grow_double, args.grow_single), args.edit_mu)]

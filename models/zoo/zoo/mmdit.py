@@ -324,12 +324,13 @@ def grow_depth(state, double_after=(), single_after=(), prefix=""):
     the copies start learning at once; copying a trained block rather than drawing a fresh one starts
     them from features that already fit their place. (Zeroing the AdaLN gates instead, as a fresh block
     starts, also gives an identity, but then the copy's attention and MLP get no gradient until the
-    gates have moved.) Returns the grown state dict (new tensors
-    for the copies, renumbered keys); `config_for_state` reads its config back."""
+    gates have moved.) Returns the grown state dict (new tensors for the copies, renumbered keys);
+    `config_for_state` reads its config back."""
     blocks = (prefix + "transformer_blocks.", prefix + "single_transformer_blocks.")
     out = {k: v for k, v in state.items() if not k.startswith(blocks)}
-    for name, after in (("transformer_blocks", set(double_after)), ("single_transformer_blocks", set(single_after))):
-        n = config_for_state(state, prefix)["num_layers" if name == "transformer_blocks" else "num_single_layers"]
+    c = config_for_state(state, prefix)
+    for name, n, after in (("transformer_blocks", c["num_layers"], set(double_after)),
+                           ("single_transformer_blocks", c["num_single_layers"], set(single_after))):
         bad = [i for i in after if not 0 <= i < n]
         if bad:
             raise ValueError(f"grow_depth: {name} has {n} blocks, no block {bad}")
@@ -337,9 +338,8 @@ def grow_depth(state, double_after=(), single_after=(), prefix=""):
         for i in range(n):
             src = f"{prefix}{name}.{i}."
             block = {k[len(src):]: v for k, v in state.items() if k.startswith(src)}
-            copies = [(block, False)] + ([(block, True)] if i in after else [])
-            for b, zero in copies:
-                for k, v in b.items():
+            for zero in (False, True) if i in after else (False,):
+                for k, v in block.items():
                     silent = zero and any(k.startswith(p + ".") for p in _OUTPUT_PROJECTIONS[name])
                     out[f"{prefix}{name}.{new}.{k}"] = torch.zeros_like(v) if silent else v.clone()
                 new += 1
