@@ -9,6 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { _electron as electron } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import type { AtelierBridge } from '../engine/protocol/index.js';
+
+/** Every member of AtelierBridge, checked both ways at compile time so the list cannot drift. */
+const bridgeMembers = ['chooseFolder', 'connectEngine', 'openImage', 'saveImage', 'shell'] as const satisfies readonly (keyof AtelierBridge)[];
+const bridgeComplete: Exclude<keyof AtelierBridge, (typeof bridgeMembers)[number]> extends never ? true : false = true;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -37,7 +42,8 @@ describe.skipIf(!found.path)('desktop app (Electron)', () => {
         const w = window as unknown as { require?: unknown; process?: unknown; atelier?: Record<string, unknown> };
         return { require: typeof w.require, process: typeof w.process, bridge: Object.keys(w.atelier ?? {}).sort() };
       });
-      expect(surface).toEqual({ require: 'undefined', process: 'undefined', bridge: ['connectEngine', 'openImage', 'saveImage', 'shell'] });
+      expect(surface).toEqual({ require: 'undefined', process: 'undefined', bridge: [...bridgeMembers].sort() });
+      expect(bridgeComplete).toBe(true);
       // Navigation away from the app is refused.
       await page.evaluate(() => {
         window.location.href = 'https://example.com/';

@@ -81,7 +81,23 @@ describe('web shell, end to end', () => {
     await page.getByTestId('prompt').fill('make the square red and move it to the left');
     await setNumber(page, 'steps', 20);
     await page.getByTestId('run').click();
-    await page.locator('[data-testid="canvas-image"][data-kind="output"]').waitFor({ state: 'visible', timeout: 60_000 });
+    const output = page.locator('[data-testid="canvas-image"][data-kind="output"]');
+    await output.waitFor({ state: 'visible', timeout: 60_000 });
+    await expect(page.locator('[data-testid="toast"][data-kind="error"]').count()).resolves.toBe(0);
+    // The shown output is a real 64 x 64 edit of the source, not the source itself.
+    const edited = await output.evaluate((img: HTMLImageElement) => {
+      const canvas = document.createElement('canvas');
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const context = canvas.getContext('2d')!;
+      context.drawImage(img, 0, 0);
+      const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+      return { width: canvas.width, height: canvas.height, rgb: Array.from(rgba).filter((_, i) => i % 4 !== 3) };
+    });
+    const source = await sharp(await sourcePng()).removeAlpha().raw().toBuffer();
+    expect([edited.width, edited.height]).toEqual([64, 64]);
+    const meanAbsDiff = edited.rgb.reduce((sum, v, i) => sum + Math.abs(v - source[i]!), 0) / source.length;
+    expect(meanAbsDiff).toBeGreaterThan(5);
     const shot = path.join(artifacts, 'screenshot.png');
     await page.screenshot({ path: shot });
     if (process.env.UPDATE_SCREENSHOT === '1') copyFileSync(shot, path.join(root, 'assets', 'screenshot.png'));

@@ -43,7 +43,7 @@ import { HistoryStore } from './stores/history.js';
 import { engineVersion } from './version.js';
 import { AdapterManager, type AdapterSetting, type AdapterSource } from './adapters/manager.js';
 import { adapterInfo } from './adapters/info.js';
-import { summarizeCoverage } from './adapters/coverage.js';
+import { WatermarkEmbedding, type EmbeddingTarget } from './methods/watermark/embedding.js';
 import { keyInfo, Watermarking } from './methods/watermark/service.js';
 import { SliderEditRunner } from './methods/slideredit/runner.js';
 
@@ -66,14 +66,6 @@ export interface EngineOptions {
    * lasts long enough to watch its progress, cancel it and kill its engine.
    */
   minStepMs?: number;
-}
-
-/** The watermark baked into the loaded model now (methods/watermark). */
-interface EmbeddedWatermark {
-  keyId: string;
-  keyName: string;
-  /** The key's LoRA as an adapter (engine/adapters), applied baked next to the user's adapters. */
-  adapterId: string;
 }
 
 export interface JobOutput {
@@ -106,13 +98,10 @@ export class Engine {
   readonly adapters: AdapterManager;
   /** Watermark keys, verification and the per-model embedding switch (methods/watermark). */
   readonly watermark: Watermarking;
-  private embedded: EmbeddedWatermark | null = null;
+  /** The watermark baked into the loaded model now, or why it is not (methods/watermark/embedding.ts). */
+  private readonly embedding: WatermarkEmbedding;
   /** The key being trained by createWatermarkKey, to cancel it. */
   private keyTraining: AbortController | null = null;
-  /** Why the loaded model's embedding switch is on but no key is baked in (jobs are refused). */
-  private watermarkProblem: string | null = null;
-  /** Counts watermark changes, so a job that straddles one is failed instead of mislabelled. */
-  private watermarkGeneration = 0;
   /** SliderEdit: edit jobs with sliders, their cached encodings (engine/methods/slideredit). */
   readonly sliderEdit: SliderEditRunner;
 
@@ -128,6 +117,7 @@ export class Engine {
     this.adapters = new AdapterManager(options.dataDir);
     this.watermark = new Watermarking(options.dataDir, options.watermarkDir);
     this.sliderEdit = new SliderEditRunner(this.adapters);
+    this.embedding = new WatermarkEmbedding(this.watermark, this.adapters, () => this.queue.idle());
     this.queue = new JobQueue<JobOutput>({
       queued: (jobId, kind, position) => this.emit('jobQueued', { jobId, kind, position }),
       started: (jobId, kind) => this.emit('jobStarted', { jobId, kind }),
@@ -182,11 +172,25 @@ export class Engine {
     return { ok: model !== null, dir: report.dir, layout: report.layout, found: report.found, problems: report.problems, notes: report.notes, model };
   }
 
-  /** Removes an imported model from the catalog; built-in and models-folder models cannot be forgotten. */
+  /**
+   * Removes an imported model from the catalog (unloading it first when it is loaded); built-in
+   * and models-folder models cannot be forgotten: false, and nothing is unloaded.
+   */
   async forgetModel(modelId: string): Promise<boolean> {
     const entry = this.catalog.find(modelId);
+    if (!this.imported.has(entry.dir)) return false;
     if (this.loaded?.entry.info.id === modelId) await this.unloadModel();
     return this.imported.forget(entry.dir);
+  }
+
+  /**
+   * Runs `run` after every earlier model load, adapter or watermark change has settled (each sees
+   * the state the previous one left), whether those succeeded or not.
+   */
+  private serialized<T>(run: () => Promise<T>): Promise<T> {
+    const result = this.loading.then(run, run);
+    this.loading = result.catch(() => undefined);
+    return result;
   }
 
   get loadedModel(): ModelInfo | null {
@@ -205,9 +209,7 @@ export class Engine {
       await this.restoreWatermark();
       return { model: entry.info, provider: pipeline.provider, notice: pipeline.notice };
     };
-    const result = this.loading.then(run, run);
-    this.loading = result.catch(() => undefined);
-    return result;
+    return this.serialized(run);
   }
 
   async unloadModel(): Promise<boolean> {
@@ -228,11 +230,7 @@ export class Engine {
       this.adapters.reset(); // adapters belong to the model they were set on
       if (listed) this.emit('adaptersChanged', { adapters: [] });
     }
-    if (this.embedded || this.watermarkProblem) {
-      this.embedded = null;
-      this.watermarkProblem = null;
-      this.watermarkGeneration++;
-    }
+    this.embedding.reset();
     if (!this.loaded) return;
     this.queue.cancelAll();
     await this.queue.idle();
@@ -259,16 +257,14 @@ export class Engine {
       if (!loaded) throw new EngineError('no_model', 'no model is loaded; load one before setting adapters');
       const host = loaded.pipeline.adapters;
       if (!host) throw new EngineError('invalid_params', `${loaded.entry.info.name} takes no adapters`);
-      const all = [...settings.filter((s) => s.id !== this.embedded?.adapterId), ...this.watermarkAdapters()];
+      const all = [...settings.filter((s) => !this.embedding.owns(s.id)), ...this.embedding.settings()];
       if (!this.adapters.onlyWeights(host, all)) await this.queue.idle();
       await this.adapters.apply(host, all);
       const active = this.userAdapters();
       this.emit('adaptersChanged', { adapters: active });
       return active;
     };
-    const result = this.loading.then(run, run);
-    this.loading = result.catch(() => undefined);
-    return result;
+    return this.serialized(run);
   }
 
   /** SliderEdit: the sub-instructions of an instruction (automatic, or `parts` checked) and their T5 tokens. */
@@ -279,11 +275,7 @@ export class Engine {
 
   /** The user's adapters on the loaded model (the watermark's own LoRA is not listed). */
   private userAdapters(): ActiveAdapter[] {
-    return this.adapters.active().filter((a) => a.id !== this.embedded?.adapterId);
-  }
-
-  private watermarkAdapters(): AdapterSetting[] {
-    return this.embedded ? [{ id: this.embedded.adapterId, enabled: true, weight: 1, mode: 'bake' }] : [];
+    return this.embedding.userAdapters();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -339,10 +331,7 @@ export class Engine {
 
   async renameWatermarkKey(id: string, name: string): Promise<WatermarkKeyInfo> {
     const key = keyInfo(await this.watermark.keys.rename(id, name));
-    if (this.embedded?.keyId === id) {
-      this.embedded = { ...this.embedded, keyName: key.name };
-      this.emit('watermarkChanged', this.watermarkState());
-    }
+    if (this.embedding.renamed(id, key.name)) this.emit('watermarkChanged', this.watermarkState());
     await this.keysChanged();
     return key;
   }
@@ -357,27 +346,11 @@ export class Engine {
       await this.keysChanged();
       return true;
     };
-    const result = this.loading.then(run, run);
-    this.loading = result.catch(() => undefined);
-    return result;
+    return this.serialized(run);
   }
 
   watermarkState(): WatermarkState {
-    const model = this.loaded?.entry.info ?? null;
-    let setting: { enabled: boolean; keyId: string | null } = { enabled: false, keyId: null };
-    try {
-      if (model) setting = this.watermark.embedding(model.id);
-    } catch {
-      // a damaged settings file: watermarkProblem says so
-    }
-    return {
-      modelId: model?.id ?? null,
-      enabled: setting.enabled,
-      keyId: this.embedded?.keyId ?? setting.keyId,
-      keyName: this.embedded?.keyName ?? null,
-      active: this.embedded !== null,
-      problem: this.watermarkProblem,
-    };
+    return this.embedding.state(this.loaded?.entry.info ?? null);
   }
 
   /**
@@ -390,62 +363,27 @@ export class Engine {
     const run = async (): Promise<WatermarkState> => {
       if (!this.loaded) throw new EngineError('no_model', 'no model is loaded; load one before switching the watermark');
       const chosen = keyId ?? this.watermark.embedding(this.loaded.entry.info.id).keyId;
-      if (enabled && !chosen) throw new EngineError('invalid_params', 'choose a watermark key to embed (create one first if there is none)');
       await this.applyWatermark(enabled, chosen ?? null, options.persist ?? true);
       return this.watermarkState();
     };
-    const result = this.loading.then(run, run);
-    this.loading = result.catch(() => undefined);
-    return result;
+    return this.serialized(run);
+  }
+
+  private embeddingTarget(): EmbeddingTarget {
+    const loaded = this.loaded!;
+    return { info: loaded.entry.info, host: loaded.pipeline.adapters ?? null };
   }
 
   private async applyWatermark(enabled: boolean, keyId: string | null, persist: boolean): Promise<void> {
-    const loaded = this.loaded!;
-    const host = loaded.pipeline.adapters;
-    let next: EmbeddedWatermark | null = null;
-    if (enabled) {
-      const key = await this.watermark.keys.get(keyId!);
-      if (!host) throw new EngineError('invalid_params', `${loaded.entry.info.name} takes no adapters, so it cannot embed a watermark`);
-      const adapter = await this.adapters.add({ path: key.loraFile });
-      const report = this.adapters.coverage(adapter, host);
-      if (!report.complete) {
-        throw new EngineError(
-          'bad_input',
-          `watermark key ${key.name} cannot be embedded in ${loaded.entry.info.name}: its LoRA does not fit this model's VAE decoder (${summarizeCoverage(report)}); the watermark is made for the tiny model's VAE`,
-        );
-      }
-      next = { keyId: key.id, keyName: key.name, adapterId: adapter.id };
-    }
-    if (host && (next?.adapterId ?? null) !== (this.embedded?.adapterId ?? null)) {
-      const user = this.userAdapters()
-        .filter((a) => a.id !== next?.adapterId)
-        .map(({ id, enabled: on, weight, mode, perToken, allowPartial }) => ({ id, enabled: on, weight, mode, perToken, allowPartial }));
-      const slots: AdapterSetting[] = next ? [{ id: next.adapterId, enabled: true, weight: 1, mode: 'bake' }] : [];
-      await this.queue.idle();
-      this.watermarkGeneration++;
-      try {
-        await this.adapters.apply(host, [...user, ...slots]);
-      } finally {
-        this.watermarkGeneration++;
-      }
-    }
-    this.embedded = next;
-    this.watermarkProblem = null;
-    if (persist) await this.watermark.setEmbedding(loaded.entry.info.id, { enabled, keyId: next?.keyId ?? keyId });
+    await this.embedding.apply(this.embeddingTarget(), enabled, keyId, persist);
     this.emit('watermarkChanged', this.watermarkState());
   }
 
-  /** After a model load: embeds the key its switch remembers; a failure is kept as the state's problem (jobs are refused). */
+  /** After a model load: embeds the key its switch remembers; a failure becomes the state's problem (jobs are refused). */
   private async restoreWatermark(): Promise<void> {
-    try {
-      const setting = this.watermark.embedding(this.loaded!.entry.info.id);
-      if (setting.enabled) await this.applyWatermark(true, setting.keyId, false);
-      else this.emit('watermarkChanged', this.watermarkState());
-    } catch (error) {
-      this.watermarkProblem = messageOf(error);
-      this.log('warn', `watermark: ${this.watermarkProblem}`);
-      this.emit('watermarkChanged', this.watermarkState());
-    }
+    const problem = await this.embedding.restore(this.embeddingTarget());
+    if (problem) this.log('warn', `watermark: ${problem}`);
+    this.emit('watermarkChanged', this.watermarkState());
   }
 
   /** Verdicts for image files against every known key (default false-positive rate 1e-6). */
@@ -457,8 +395,9 @@ export class Engine {
   submitJob(request: JobRequest): string {
     const loaded = this.loaded;
     if (!loaded) throw new EngineError('no_model', 'no model is loaded; load one first (listModels, loadModel)');
-    if (this.watermarkProblem) {
-      throw new EngineError('bad_input', `watermark embedding is switched on for ${loaded.entry.info.name} but cannot work: ${this.watermarkProblem}; switch it off (or choose another key) to make images`);
+    const problem = this.embedding.problem;
+    if (problem) {
+      throw new EngineError('bad_input', `watermark embedding is switched on for ${loaded.entry.info.name} but cannot work: ${problem}; switch it off (or choose another key) to make images`);
     }
     if (!loaded.entry.info.tasks.includes(request.kind)) {
       throw new EngineError('invalid_params', `${loaded.entry.info.name} cannot run "${request.kind}" jobs (it can: ${loaded.entry.info.tasks.join(', ')})`);
@@ -515,7 +454,7 @@ export class Engine {
 
   private async execute(loaded: LoadedModel, request: JobRequest, signal: AbortSignal, jobId: string): Promise<JobOutput> {
     const { entry, pipeline } = loaded;
-    const watermark = { generation: this.watermarkGeneration, keyId: this.embedded?.keyId };
+    const watermark = this.embedding.stamp();
     const info = entry.info;
     const defaults = info.defaults;
     const seed = request.seed ?? randomInt(0, 2 ** 32);
@@ -576,7 +515,7 @@ export class Engine {
       );
     }
     throwIfCancelled(signal);
-    if (watermark.generation !== this.watermarkGeneration) {
+    if (this.embedding.changedSince(watermark)) {
       throw new EngineError('internal', 'the watermark setting changed while this job ran, so its output cannot be labelled; run it again');
     }
     const metadata: JobMetadata = {

@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BrowserWindow, MessageChannelMain, dialog, ipcMain, type IpcMainEvent, type IpcMainInvokeEvent } from 'electron';
 import type { ServerMessage } from '../../engine/protocol/index.js';
+import { writeFileAtomic } from '../../engine/stores/atomic.js';
 import type { RpcRelay } from '../common/relay.js';
 import { MAX_DIALOG_FILE_BYTES, NoArgs, SaveImageArgs } from './ipc-schemas.js';
 import { senderTrusted } from './security.js';
@@ -80,7 +81,7 @@ export function registerIpc(relay: RpcRelay, window: () => BrowserWindow | null)
     const options = { defaultPath: name, filters: [{ name: 'PNG image', extensions: ['png'] }] };
     const result = win ? await dialog.showSaveDialog(win, options) : await dialog.showSaveDialog(options);
     if (result.canceled || !result.filePath) return null;
-    await fs.writeFile(result.filePath, bytes);
+    await writeFileAtomic(result.filePath, bytes); // overwriting a chosen file never leaves it torn
     return result.filePath;
   });
 }

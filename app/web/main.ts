@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseDecimal } from '../../engine/cli/usage.js';
 import { packageRoot } from '../../engine/paths.js';
 import { forkEngineSpawner } from './fork-engine.js';
 import { startWebShell } from './server.js';
@@ -36,7 +37,7 @@ export async function runWebShell(argv: string[]): Promise<void> {
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));
   }
-  const port = values.port === undefined ? 0 : Number(values.port);
+  const port = values.port === undefined ? 0 : parseDecimal(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be an integer from 0 to 65535, got "${values.port}"`);
   const rendererDir = path.join(packageRoot(), 'dist', 'renderer');
   if (!existsSync(path.join(rendererDir, 'index.html'))) fail(`${rendererDir}/index.html not found: run "npm run build" first`);

@@ -8,35 +8,38 @@
  * the base keeps its weights in external data) and hard links to the base's external data files
  * at their relative locations. ONNX Runtime 1.30 refuses absolute external-data paths, paths that
  * leave the model's folder and symlinks pointing outside it; hard links pass (as in
- * runtime/graph-cache.ts). Entries are built in a temporary folder and renamed into place, so a
- * crash never leaves a half-written entry. Where hard links are impossible (another drive), the
- * entry's two files are written beside the base model instead, with a notice.
+ * runtime/graph-cache.ts). Entries are built in a temporary folder and renamed into place, and
+ * pruned, by the shared entry-folder mechanism (cache/entry-folders.ts), so a crash never leaves
+ * a half-written entry. Where hard links are impossible (another drive), the entry's two files are
+ * written beside the base model instead, with a notice.
  *
  * Pruning: entries whose base changed or vanished, temporary folders of dead builds, and all but
- * the most recently used entries beyond MAX_ENTRIES.
+ * the MAX_ENTRIES most recently used entries.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { abandonEntry, commitEntry, identify, pruneEntries, readEntryMeta, startEntry, touchEntry, type SourceIdentity } from '../cache/entry-folders.js';
 import { linkData } from '../cache/external-data-links.js';
 import { EngineError, messageOf } from '../errors.js';
 import { parseModel, serializeModel, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { externalDataLocations } from '../onnx/rewrite.js';
 import { resolveExternal, setExternal, setInlineBytes } from '../onnx/tensor-data.js';
+import { writeFileAtomicSync } from '../stores/atomic.js';
 
 /** Bumped when baking or branch building changes, so old entries are not reused. */
 const CACHE_VERSION = 1;
 const MAX_ENTRIES = 12;
 const ALIGN = 4096;
 
-interface EntryMeta {
+interface EntryMeta extends SourceIdentity {
   version: number;
-  source: string;
-  size: number;
-  mtimeMs: number;
   data: string[];
   what: unknown;
 }
+
+/** Entries of another cache version are pruned, never reused. */
+const currentVersion = (meta: SourceIdentity): boolean => (meta as Partial<EntryMeta>).version === CACHE_VERSION;
 
 /** Where a build puts new tensor data: inline, or appended to the entry's data file. */
 export class DataSink {
@@ -89,15 +92,6 @@ export interface CachedGraph {
   notice: string | null;
 }
 
-function readMeta(dir: string): EntryMeta | null {
-  try {
-    const meta = JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as EntryMeta;
-    return meta.version === CACHE_VERSION ? meta : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The entry's own data file: never one of the base's locations (a baked entry can be the base of a live one). */
 function dataFileName(key: string, taken: string[]): string {
   let name = `adapters.${key.slice(0, 8)}.onnx_data`;
@@ -105,71 +99,15 @@ function dataFileName(key: string, taken: string[]): string {
   return name;
 }
 
-function writeAtomic(file: string, bytes: Uint8Array | string): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, file);
-}
-
-/** Removes a folder; one in use (open by a session on Windows) is left for a later prune. */
-function remove(dir: string): void {
-  try {
-    rmSync(dir, { recursive: true, force: true });
-  } catch {
-    // in use: retried at the next prune
-  }
-}
-
-function isStale(meta: EntryMeta | null): boolean {
-  if (!meta) return true;
-  try {
-    const s = statSync(meta.source);
-    return s.size !== meta.size || s.mtimeMs !== meta.mtimeMs;
-  } catch {
-    return true;
-  }
-}
-
-/**
- * Removes stale entries (base changed or gone; repeated, since a live entry built on a baked one
- * goes stale with it), dead temporary folders, and the least recently used beyond `keep` entries.
- */
+/** Removes stale and dead entries and all but the `keep` most recently used (`keepDir` among them). */
 export function pruneAdapterCache(cacheDir: string, keepDir = '', keep = MAX_ENTRIES): void {
-  let names: string[];
-  try {
-    names = readdirSync(cacheDir);
-  } catch {
-    return;
-  }
-  for (const name of names.filter((n) => n.includes('.tmp-'))) {
-    const dir = path.join(cacheDir, name);
-    try {
-      if (Date.now() - statSync(dir).mtimeMs > 3600_000) remove(dir);
-    } catch {
-      // gone already
-    }
-  }
-  let entries = names.filter((n) => !n.includes('.tmp-')).map((n) => path.join(cacheDir, n)).filter((d) => d !== keepDir);
-  const stuck = new Set<string>();
-  for (let removed = true; removed; ) {
-    removed = false;
-    for (const dir of entries) {
-      if (!isStale(readMeta(dir))) continue;
-      remove(dir);
-      if (!existsSync(dir)) removed = true; // one that could not go (in use) does not loop
-      else stuck.add(dir);
-    }
-    entries = entries.filter((d) => existsSync(d) && !stuck.has(d));
-  }
-  const live = entries.map((dir) => ({ dir, used: statSync(path.join(dir, 'meta.json')).mtimeMs })).sort((a, b) => b.used - a.used);
-  for (const { dir } of live.slice(Math.max(0, keep - 1))) remove(dir);
+  pruneEntries(cacheDir, { keep: keepDir, maxEntries: keep, accept: currentVersion });
 }
 
-export function cacheKey(source: string, what: unknown): { real: string; key: string; size: number; mtimeMs: number } {
-  const real = realpathSync(source);
-  const stat = statSync(real);
-  const key = createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, source: real, size: stat.size, mtimeMs: stat.mtimeMs, what })).digest('hex').slice(0, 24);
-  return { real, key, size: stat.size, mtimeMs: stat.mtimeMs };
+function cacheKey(source: string, what: unknown): SourceIdentity & { key: string } {
+  const identity = identify(source);
+  const key = createHash('sha256').update(JSON.stringify({ v: CACHE_VERSION, ...identity, what })).digest('hex').slice(0, 24);
+  return { ...identity, key };
 }
 
 /**
@@ -177,13 +115,13 @@ export function cacheKey(source: string, what: unknown): { real: string; key: st
  * edits the parsed base model in place and puts new tensor data through the sink.
  */
 export async function cachedGraph(cacheDir: string, source: string, what: unknown, build: (ctx: BuildContext) => Promise<void>): Promise<CachedGraph> {
-  const { real, key, size, mtimeMs } = cacheKey(source, what);
+  const { key, ...identity } = cacheKey(source, what);
+  const real = identity.source;
   const dir = path.join(cacheDir, key);
   const sourceDir = path.dirname(real);
-  const existing = readMeta(dir);
+  const existing = readEntryMeta<EntryMeta>(dir, currentVersion);
   if (existing && existsSync(path.join(dir, 'model.onnx')) && linkData(sourceDir, dir, existing.data)) {
-    const now = new Date();
-    utimesSync(path.join(dir, 'meta.json'), now, now); // marks it used (pruning keeps the recent ones)
+    touchEntry(dir); // pruning keeps the recently used
     return { file: path.join(dir, 'model.onnx'), reused: true, notice: null };
   }
   mkdirSync(cacheDir, { recursive: true });
@@ -194,9 +132,8 @@ export async function cachedGraph(cacheDir: string, source: string, what: unknow
     const resolved = resolveExternal(sourceDir, location, source);
     if (!existsSync(resolved)) throw new EngineError('model_error', `${source}: its external data file ${location} is missing`);
   }
-  const meta: EntryMeta = { version: CACHE_VERSION, source: real, size, mtimeMs, data, what };
-  const tmp = path.join(cacheDir, `${key}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(tmp, { recursive: true });
+  const meta: EntryMeta = { version: CACHE_VERSION, ...identity, data, what };
+  const tmp = startEntry(cacheDir, key);
   try {
     if (linkData(sourceDir, tmp, data)) {
       const sink = new DataSink(path.join(tmp, dataFileName(key, data)), data.length > 0);
@@ -205,18 +142,12 @@ export async function cachedGraph(cacheDir: string, source: string, what: unknow
       } finally {
         sink.close();
       }
-      writeAtomic(path.join(tmp, 'model.onnx'), serializeModel(model));
-      writeAtomic(path.join(tmp, 'meta.json'), JSON.stringify(meta, null, 2));
-      try {
-        renameSync(tmp, dir);
-      } catch {
-        rmSync(dir, { recursive: true, force: true }); // a stale or concurrent entry: replace it
-        renameSync(tmp, dir);
-      }
+      writeFileAtomicSync(path.join(tmp, 'model.onnx'), serializeModel(model));
+      commitEntry(tmp, dir, meta);
       return { file: path.join(dir, 'model.onnx'), reused: false, notice: null };
     }
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    abandonEntry(tmp);
   }
   return buildBeside(source, real, key, model, build);
 }
@@ -235,7 +166,7 @@ async function buildBeside(source: string, real: string, key: string, model: Mod
     } finally {
       sink.close();
     }
-    writeAtomic(file, serializeModel(model));
+    writeFileAtomicSync(file, serializeModel(model));
   } catch (error) {
     if (error instanceof EngineError) throw error;
     throw new EngineError('model_error', `${source}: adapters need an adapted copy, but its external data cannot be hard-linked into the cache and its folder is not writable (${messageOf(error)})`);

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileStamp } from '../cache/file-stamp.js';
 import { LruCache } from '../cache/lru.js';
 import { EngineError } from '../errors.js';
 import type { AdapterHost } from '../pipelines/adapter-host.js';
@@ -108,8 +109,7 @@ export class AdapterManager {
 
   private graphs(host: AdapterHost): IndexedGraph[] {
     return host.graphs().map((g) => {
-      const stat = statSync(g.file);
-      const key = `${g.file}:${stat.size}:${stat.mtimeMs}`;
+      const key = fileStamp(g.file);
       let index = this.indexes.get(key);
       if (!index) this.indexes.set(key, (index = indexGraphFile(g.file, new Uint8Array(readFileSync(g.file)))));
       return { ...g, index };

@@ -1,6 +1,8 @@
 /**
  * A small least-recently-used map: the one in-memory cache mechanism of the engine (text
- * encodings per prompt, encoded context images). Bounded by entry count.
+ * encodings per prompt, encoded context images, built tokenizers, graph module indexes, the
+ * watermark trainer's clean decodes), usually keyed by a file stamp (cache/file-stamp.ts).
+ * Bounded by entry count.
  */
 export class LruCache<K, V> {
   private readonly map = new Map<K, V>();

@@ -17,6 +17,10 @@ describe('atelier CLI', () => {
     expect(await main(['edit', '--instruction', 'x', '--image', '/no/such/file.png'])).toBe(2);
     expect(await main(['models', 'delete'])).toBe(2);
     expect(await main(['generate', '--prompt', 'x', '--provider', 'quantum'])).toBe(2);
+    expect(await main(['generate', '--prompt', 'x', '--seed', ''])).toBe(2);
+    expect(await main(['generate', '--prompt', 'x', '--width', '0x100'])).toBe(2);
+    expect(await main(['generate', '--prompt', 'x', '--guidance', ' '])).toBe(2);
+    expect(await main(['edit', '--instruction', 'x', '--image', tempDir()])).toBe(2);
     expect(stderr).toEqual([
       'atelier: unknown command "paint" (try: atelier --help)\n',
       "atelier generate: Unknown option '--bogus'\n",
@@ -26,6 +30,10 @@ describe('atelier CLI', () => {
       'atelier edit: --image /no/such/file.png: file not found\n',
       'atelier models: unknown "models" command "delete" (try: models list, models validate DIR, models import DIR, models forget MODEL-ID)\n',
       'atelier generate: --provider must be one of auto, cpu, cuda, webgpu, dml, coreml; got "quantum"\n',
+      'atelier generate: --seed must be an integer from 0 to 9007199254740991, got ""\n',
+      'atelier generate: --width must be an integer from 16 to 4096, got "0x100"\n',
+      'atelier generate: --guidance must be a number from 0 to 50, got " "\n',
+      expect.stringMatching(/^atelier edit: --image .+: not a file\n$/),
     ]);
     expect(stdout).toEqual([]);
   });

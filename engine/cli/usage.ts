@@ -50,16 +50,27 @@ export function strs(flags: Flags, name: string): string[] {
   });
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * A number written in decimal ("3", "-0.5", "1e-3"), or NaN. Unlike Number(), an empty or blank
+ * string is not 0 and "0x10" or "0b1" are not numbers.
+ */
+export function parseDecimal(raw: string): number {
+  const text = raw.trim();
+  return DECIMAL.test(text) ? Number(text) : Number.NaN;
+}
+
 export function intFlag(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  const n = parseDecimal(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${value}"`);
   return n;
 }
 
 export function numberFlag(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
+  const n = parseDecimal(value);
   if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
   return n;
 }

@@ -10,7 +10,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { EngineError } from '../errors.js';
+import { readJsonObject } from '../files/json-object.js';
 import { rgbFromPlanar, type RgbImage } from '../images/rgb.js';
+import { numberAt } from '../models/layouts/json.js';
 import { gaussianNoise } from '../noise/philox.js';
 import { ort } from '../runtime/ort.js';
 import { openSession } from '../runtime/session.js';
@@ -20,11 +23,27 @@ import { writeFileAtomic } from '../stores/atomic.js';
 const SIDE = 64;
 const BATCH = 64;
 
+/** The decoder's latent constants from vae_decoder/config.json, each checked. */
+function decoderConfig(modelDir: string): { scaling_factor: number; shift_factor: number; latent_channels: number } {
+  const file = path.join(modelDir, 'vae_decoder', 'config.json');
+  const config = readJsonObject(file, 'VAE decoder config');
+  const field = (key: string, positive: boolean): number => {
+    const value = numberAt(config, key);
+    if (value === undefined || (positive && value <= 0)) throw new EngineError('model_error', `${file}: "${key}" must be a ${positive ? 'positive ' : ''}number, got ${JSON.stringify(config[key])}`);
+    return value;
+  };
+  const channels = field('latent_channels', true);
+  if (!Number.isInteger(channels)) throw new EngineError('model_error', `${file}: "latent_channels" must be an integer, got ${channels}`);
+  // SD's VAEs have no shift (absent or null): 0
+  const shift = config.shift_factor === undefined || config.shift_factor === null ? 0 : field('shift_factor', false);
+  return { scaling_factor: field('scaling_factor', true), shift_factor: shift, latent_channels: channels };
+}
+
 export async function* decodedRandomLatents(modelDir: string, count: number, progress: (line: string) => void = () => undefined): AsyncGenerator<RgbImage[]> {
   const decoderFile = path.join(modelDir, 'vae_decoder', 'model.onnx');
-  const configText = readFileSync(path.join(modelDir, 'vae_decoder', 'config.json'), 'utf8');
-  const vae = JSON.parse(configText) as { scaling_factor: number; shift_factor: number; latent_channels: number };
-  const hash = createHash('sha256').update(readFileSync(decoderFile)).update(configText).digest('hex').slice(0, 16);
+  const vae = decoderConfig(modelDir);
+  if (!existsSync(decoderFile)) throw new EngineError('model_error', `${decoderFile}: the VAE decoder is missing`);
+  const hash = createHash('sha256').update(readFileSync(decoderFile)).update(JSON.stringify(vae)).digest('hex').slice(0, 16);
   const cache = path.join(os.tmpdir(), `atelier-eval-wm-negatives-${hash}.rgb`);
   const size = SIDE * SIDE * 3;
   if (existsSync(cache)) {
@@ -42,6 +61,9 @@ export async function* decodedRandomLatents(modelDir: string, count: number, pro
   const all = new Uint8Array(count * size);
   const decoder = await openSession(decoderFile, { provider: 'cpu' });
   try {
+    if (!decoder.outputs.some((o) => o.name === 'sample')) {
+      throw new EngineError('model_error', `${decoderFile}: expected an output named "sample" (diffusers' VAE decoder), found ${decoder.outputs.map((o) => o.name).join(', ')}`);
+    }
     const c = vae.latent_channels;
     const per = c * (SIDE / 8) * (SIDE / 8);
     for (let start = 0; start < count; start += BATCH) {

@@ -86,4 +86,30 @@ describe('importing model folders', () => {
     writeFileSync(list.file, '{"version": 1, "folders": []}');
     expect(await engine.forgetModel(id)).toBe(false);
   });
+
+  it('keeps every folder when imports and forgets overlap', async () => {
+    const dataDir = tempDir();
+    const folders = ['a', 'b', 'c', 'd'].map((name) => {
+      const folder = path.join(tempDir(), name);
+      cpSync(twin, folder, { recursive: true });
+      return folder;
+    });
+    const list = new ImportedModels(dataDir);
+    await Promise.all(folders.map((f) => list.import(f)));
+    expect([...list.folders()].sort()).toEqual([...folders].sort());
+    const [gone, ...rest] = await Promise.all([list.forget(folders[0]!), list.import(folders[1]!), list.forget(folders[2]!), list.forget(folders[2]!)]);
+    expect([gone, ...rest.slice(1)]).toEqual([true, true, false]);
+    expect([...list.folders()].sort()).toEqual([folders[1]!, folders[3]!].sort());
+  });
+
+  it('refuses to forget a loaded model that was not imported, and leaves it loaded', async () => {
+    const modelsRoot = tempDir();
+    cpSync(twin, path.join(modelsRoot, 'flux'), { recursive: true });
+    const engine = new Engine({ dataDir: tempDir(), modelRoots: [{ dir: modelsRoot }] });
+    const id = engine.listModels()[0]!.id;
+    await engine.loadModel(id, 'cpu');
+    expect(await engine.forgetModel(id)).toBe(false);
+    expect(engine.loadedModel?.id).toBe(id);
+    await engine.unloadModel();
+  });
 });

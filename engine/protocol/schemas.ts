@@ -14,8 +14,11 @@ import { z } from 'zod';
 
 export const PROTOCOL_VERSION = 1;
 
-/** Largest encoded message either side accepts (images travel as PNG/JPEG bytes, not arrays). */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest encoded message either side accepts (images travel as PNG/JPEG bytes, not arrays):
+ * 64 MiB. A literal type, so the renderer's restated copy is checked against it.
+ */
+export const MAX_MESSAGE_BYTES: 67108864 = 67_108_864;
 
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, { message: 'expected bytes (Uint8Array)' });
 const text = (max: number) => z.string().max(max, `longer than ${max} characters`);

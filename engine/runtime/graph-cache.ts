@@ -3,9 +3,11 @@
  * graph I/O, in-graph sampling: engine/onnx/rewrite.ts), kept in a cache folder of the user's
  * data dir so the rewrite runs once per model file.
  *
- * Keys: an entry is found by the source's path, size and mtime, and named by a hash of its size,
- * mtime, the SHA-256 of the graph bytes and the rewrites applied; entries whose source changed or
- * disappeared are pruned on every cache miss and whenever a pipeline is created.
+ * Keys: an entry is found by the source's path, size and mtime, and named by a hash of its path,
+ * size, mtime, the SHA-256 of the graph bytes and the rewrites applied; entries whose source changed
+ * or disappeared are pruned on every cache miss and whenever a pipeline is created. Entries are
+ * built and pruned by the shared entry-folder mechanism (cache/entry-folders.ts), so a crash
+ * mid-build leaves no half-made entry holding links to a model's data.
  *
  * External data: ONNX Runtime 1.30 resolves an initializer's external data relative to the model
  * file and refuses absolute locations, locations that leave the model's folder, and symbolic links
@@ -16,13 +18,16 @@
  * beside the source graph instead, with a notice; if that folder is read-only the error says so.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { abandonEntry, commitEntry, identify, pruneEntries, readEntryMeta, startEntry, type SourceIdentity } from '../cache/entry-folders.js';
 import { linkData } from '../cache/external-data-links.js';
 import { EngineError, messageOf } from '../errors.js';
 import { parseModel, serializeModel } from '../onnx/proto.js';
 import { bf16IoToFloat, externalDataLocations, samplingToMean } from '../onnx/rewrite.js';
 import { readGraphSignature } from '../onnx/signature.js';
+import { resolveExternal } from '../onnx/tensor-data.js';
+import { writeFileAtomicSync } from '../stores/atomic.js';
 
 /** Bumped when a rewrite changes, so old entries are not reused. */
 const REWRITE_VERSION = 1;
@@ -43,10 +48,7 @@ export interface PreparedGraph {
   notice: string | null;
 }
 
-interface EntryMeta {
-  source: string;
-  size: number;
-  mtimeMs: number;
+interface EntryMeta extends SourceIdentity {
   sha256: string;
   rewrites: string;
   changes: string[];
@@ -65,45 +67,13 @@ export function graphRewrites(file: string, options: Pick<GraphPreparation, 'mea
   return rewrites;
 }
 
-function readMeta(dir: string): EntryMeta | null {
-  try {
-    return JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as EntryMeta;
-  } catch {
-    return null;
-  }
-}
-
-function writeAtomic(file: string, bytes: Uint8Array | string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, file);
-}
-
 /**
- * Removes entries whose source is gone or changed: their hard links would otherwise keep a deleted
- * or replaced model's data on disk. Runs on every cache miss and whenever a pipeline is created.
+ * Removes entries whose source is gone or changed (their hard links would otherwise keep a deleted
+ * or replaced model's data on disk), unreadable ones and dead builds. Runs on every cache miss and
+ * whenever a pipeline is created.
  */
 export function pruneGraphCache(cacheDir: string, keep = ''): void {
-  let names: string[];
-  try {
-    names = readdirSync(cacheDir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const dir = path.join(cacheDir, name);
-    if (dir === keep) continue;
-    const meta = readMeta(dir);
-    if (!meta) continue;
-    let stale = true;
-    try {
-      const s = statSync(meta.source);
-      stale = s.size !== meta.size || s.mtimeMs !== meta.mtimeMs;
-    } catch {
-      stale = true;
-    }
-    if (stale) rmSync(dir, { recursive: true, force: true });
-  }
+  pruneEntries(cacheDir, { keep });
 }
 
 /**
@@ -113,8 +83,8 @@ export function pruneGraphCache(cacheDir: string, keep = ''): void {
 export function prepareGraph(source: string, options: GraphPreparation): PreparedGraph {
   const rewrites = graphRewrites(source, options);
   if (rewrites.length === 0) return { file: source, changes: [], notice: null };
-  const real = realpathSync(source);
-  const stat = statSync(real);
+  const identity = identify(source);
+  const real = identity.source;
   const rewriteKey = `${rewrites.join('+')}@${REWRITE_VERSION}`;
   const sourceDir = path.dirname(real);
   mkdirSync(options.cacheDir, { recursive: true });
@@ -122,8 +92,8 @@ export function prepareGraph(source: string, options: GraphPreparation): Prepare
   // Fast path: an entry for this path, size and mtime.
   for (const name of readdirSync(options.cacheDir)) {
     const dir = path.join(options.cacheDir, name);
-    const meta = readMeta(dir);
-    if (!meta || meta.source !== real || meta.size !== stat.size || meta.mtimeMs !== stat.mtimeMs || meta.rewrites !== rewriteKey) continue;
+    const meta = readEntryMeta<EntryMeta>(dir);
+    if (!meta || meta.source !== real || meta.size !== identity.size || meta.mtimeMs !== identity.mtimeMs || meta.rewrites !== rewriteKey) continue;
     if (meta.unchanged) return { file: source, changes: [], notice: null };
     const file = path.join(dir, 'model.onnx');
     if (existsSync(file) && linkData(sourceDir, dir, meta.data)) return { file, changes: meta.changes, notice: null };
@@ -131,7 +101,7 @@ export function prepareGraph(source: string, options: GraphPreparation): Prepare
 
   const bytes = readFileSync(real);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const key = createHash('sha256').update(`${stat.size}:${stat.mtimeMs}:${sha256}:${rewriteKey}`).digest('hex').slice(0, 24);
+  const key = createHash('sha256').update(`${real}:${identity.size}:${identity.mtimeMs}:${sha256}:${rewriteKey}`).digest('hex').slice(0, 24);
   const dir = path.join(options.cacheDir, key);
   pruneGraphCache(options.cacheDir, dir);
 
@@ -147,33 +117,38 @@ export function prepareGraph(source: string, options: GraphPreparation): Prepare
   }
   const data = externalDataLocations(model);
   for (const location of data) {
-    const resolved = path.resolve(sourceDir, location);
-    if (path.isAbsolute(location) || path.relative(sourceDir, resolved).startsWith('..')) {
-      throw new EngineError('model_error', `${source}: its external data "${location}" lies outside the model's folder, which ONNX Runtime refuses`);
-    }
+    const resolved = resolveExternal(sourceDir, location, `${source}`);
     if (!existsSync(resolved)) throw new EngineError('model_error', `${source}: its external data file ${location} is missing`);
   }
-  const meta: EntryMeta = { source: real, size: stat.size, mtimeMs: stat.mtimeMs, sha256, rewrites: rewriteKey, changes, unchanged: changes.length === 0, data };
-  mkdirSync(dir, { recursive: true });
-  if (meta.unchanged) {
-    writeAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-    return { file: source, changes: [], notice: null };
-  }
-  const rewritten = serializeModel(model);
-  if (linkData(sourceDir, dir, data)) {
-    writeAtomic(path.join(dir, 'model.onnx'), rewritten);
-    writeAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2));
-    return { file: path.join(dir, 'model.onnx'), changes, notice: null };
-  }
-  rmSync(dir, { recursive: true, force: true });
-  const beside = path.join(sourceDir, `${path.basename(real, '.onnx')}.atelier-${key.slice(0, 12)}.onnx`);
+  const meta: EntryMeta = { ...identity, sha256, rewrites: rewriteKey, changes, unchanged: changes.length === 0, data };
+  const temp = startEntry(options.cacheDir, key);
   try {
-    if (!existsSync(beside)) writeAtomic(beside, rewritten);
+    if (meta.unchanged) {
+      commitEntry(temp, dir, meta);
+      return { file: source, changes: [], notice: null };
+    }
+    const rewritten = serializeModel(model);
+    if (linkData(sourceDir, temp, data)) {
+      writeFileAtomicSync(path.join(temp, 'model.onnx'), rewritten); // flushed before the entry is committed
+      commitEntry(temp, dir, meta);
+      return { file: path.join(dir, 'model.onnx'), changes, notice: null };
+    }
+    return writeBeside(source, real, key, rewritten, changes, options.cacheDir);
+  } finally {
+    abandonEntry(temp);
+  }
+}
+
+/** Fallback when hard links fail: the prepared graph beside the source graph. */
+function writeBeside(source: string, real: string, key: string, rewritten: Uint8Array, changes: string[], cacheDir: string): PreparedGraph {
+  const beside = path.join(path.dirname(real), `${path.basename(real, '.onnx')}.atelier-${key.slice(0, 12)}.onnx`);
+  try {
+    if (!existsSync(beside)) writeFileAtomicSync(beside, rewritten);
   } catch (error) {
     throw new EngineError(
       'model_error',
-      `${source}: needs a rewritten copy (${changes.join('; ')}), but its external data cannot be hard-linked into ${options.cacheDir} (another drive?) and its folder is not writable (${messageOf(error)}); put the data folder on the same drive as the model or make the model folder writable`,
+      `${source}: needs a rewritten copy (${changes.join('; ')}), but its external data cannot be hard-linked into ${cacheDir} (another drive?) and its folder is not writable (${messageOf(error)}); put the data folder on the same drive as the model or make the model folder writable`,
     );
   }
-  return { file: beside, changes, notice: `${source}: the rewritten graph was written beside it (${path.basename(beside)}): its external data cannot be hard-linked into ${options.cacheDir}` };
+  return { file: beside, changes, notice: `${source}: the rewritten graph was written beside it (${path.basename(beside)}): its external data cannot be hard-linked into ${cacheDir}` };
 }

@@ -1,30 +1,55 @@
 /**
- * Atomic file writes: the one mechanism every store uses (outputs, history, libraries, keys).
- * Data goes to a temporary file in the same folder, is flushed to disk, then renamed over the
- * target, so a crash leaves either the old file or the new one, never a torn one.
+ * Atomic file writes: the one mechanism every write that must not tear uses (outputs, history,
+ * libraries, keys, the graph and adapter caches' entries). Data goes to a temporary file in the
+ * same folder, is flushed to disk, then renamed over the target, so a crash leaves either the old
+ * file or the new one, never a torn one; a failed write removes its temporary file.
+ * `writeFileAtomicSync` is the same for the synchronous cache builders.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, fsyncSync, openSync, promises as fs, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
+
+function tempFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
 
 export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
-  const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await fs.open(temp, 'w');
+  const temp = tempFor(file);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await fs.open(temp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.rename(temp, file);
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
   }
   await syncDirectory(dir);
+}
+
+/** `writeFileAtomic` for synchronous callers (the folder must exist; no directory sync). */
+export function writeFileAtomicSync(file: string, data: Uint8Array | string): void {
+  const temp = tempFor(file);
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  try {
+    const fd = openSync(temp, 'w');
+    try {
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(1 << 30, bytes.length - done));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, file);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
 }
 
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {

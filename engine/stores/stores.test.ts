@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobMetadata } from '../protocol/index.js';
 import { tempDir } from '../testing/models.js';
-import { writeFileAtomic, writeJsonAtomic } from './atomic.js';
+import { writeFileAtomic, writeFileAtomicSync, writeJsonAtomic } from './atomic.js';
 import { HistoryStore } from './history.js';
 
 const meta = (createdAt: string): JobMetadata => ({
@@ -40,6 +40,18 @@ describe('writeFileAtomic', () => {
     await expect(writeFileAtomic(path.join(dir, 'blocker'), 'new')).rejects.toThrow();
     expect(await fs.readFile(file, 'utf8')).toBe('old');
     expect(readdirSync(dir).sort()).toEqual(['blocker', 'keep.txt']);
+  });
+
+  it('has a synchronous twin with the same guarantees', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'meta.json');
+    writeFileAtomicSync(file, 'old');
+    writeFileAtomicSync(file, new TextEncoder().encode('new'));
+    expect(await fs.readFile(file, 'utf8')).toBe('new');
+    await fs.mkdir(path.join(dir, 'blocker'));
+    await fs.writeFile(path.join(dir, 'blocker', 'x'), 'x');
+    expect(() => writeFileAtomicSync(path.join(dir, 'blocker'), 'new')).toThrow();
+    expect(readdirSync(dir).sort()).toEqual(['blocker', 'meta.json']);
   });
 });
 

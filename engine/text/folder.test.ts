@@ -48,7 +48,7 @@ describe('tokenizer folder errors', () => {
 
     const broken = folder('broken');
     writeFileSync(path.join(broken, 'tokenizer.json'), '{"model": ');
-    expect(failure(broken).message).toContain(`${path.join(broken, 'tokenizer.json')}: cannot read tokenizer file`);
+    expect(failure(broken).message).toContain(`${path.join(broken, 'tokenizer.json')}: this tokenizer file is not valid JSON`);
 
     const badPad = folder('bad-pad');
     for (const name of ['vocab.json', 'merges.txt']) copyFileSync(path.join(twinClip, name), path.join(badPad, name));

@@ -8,24 +8,13 @@ import path from 'node:path';
 import { EngineError, messageOf } from '../errors.js';
 import { buildFromClipVocabulary, buildFromSpmModel, buildFromTokenizerJson, type BuiltTokenizer, type TokenizerConfigs } from './build.js';
 import { readClipVocabulary } from './clip-json.js';
-import type { JsonObject } from './hf.js';
+import { readJsonObject, type JsonObject } from '../files/json-object.js';
 import { parseSpmModel } from './spm-model.js';
-
-export function readJsonObject(file: string): JsonObject {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new EngineError('model_error', `${file}: cannot read tokenizer file (${messageOf(error)})`);
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new EngineError('model_error', `${file}: expected a JSON object`);
-  return value as JsonObject;
-}
 
 export function readConfigs(dir: string): TokenizerConfigs {
   const optional = (name: string): JsonObject => {
     const file = path.join(dir, name);
-    return existsSync(file) ? readJsonObject(file) : {};
+    return existsSync(file) ? readJsonObject(file, 'tokenizer file') : {};
   };
   return { config: optional('tokenizer_config.json'), specialTokens: optional('special_tokens_map.json') };
 }
@@ -44,7 +33,7 @@ export function loadTokenizerFolder(dir: string): BuiltTokenizer {
   const file = vocabularyFile(dir);
   const configs = readConfigs(dir);
   const name = path.basename(file);
-  if (name === 'tokenizer.json') return buildFromTokenizerJson(readJsonObject(file), configs, file);
+  if (name === 'tokenizer.json') return buildFromTokenizerJson(readJsonObject(file, 'tokenizer file'), configs, file);
   if (name === 'vocab.json') {
     const merges = path.join(dir, 'merges.txt');
     if (!existsSync(merges)) throw new EngineError('model_error', `${merges}: not found (vocab.json needs merges.txt beside it)`);

@@ -6,8 +6,10 @@
  */
 import * as hf from '@huggingface/tokenizers';
 
+import type { JsonObject } from '../files/json-object.js';
+
 /** A parsed JSON object (tokenizer.json, tokenizer_config.json). */
-export type JsonObject = Record<string, unknown>;
+export type { JsonObject };
 
 export interface HfEncoding {
   ids: number[];

@@ -6,7 +6,8 @@
  * reference tokenizers do) and the token span of a sub-phrase (span.ts). Tokenizers are built once per
  * folder and cached.
  */
-import { statSync } from 'node:fs';
+import { fileStamp } from '../cache/file-stamp.js';
+import { LruCache } from '../cache/lru.js';
 import path from 'node:path';
 import { EngineError } from '../errors.js';
 import { buildFromClipVocabulary, buildFromSpmModel, type BuiltTokenizer, type TokenizerConfigs } from './build.js';
@@ -27,7 +28,8 @@ export interface TokenizedText {
   truncatedTokens: number;
 }
 
-const cache = new Map<string, TextTokenizer>();
+/** Built tokenizers by vocabulary file stamp (a few models' worth: T5's vocabulary is large). */
+const cache = new LruCache<string, TextTokenizer>(8);
 const NO_CONFIGS: TokenizerConfigs = { config: {}, specialTokens: {} };
 
 export class TextTokenizer {
@@ -60,12 +62,10 @@ export class TextTokenizer {
   static fromFolder(dir: string): TextTokenizer {
     const resolved = path.resolve(dir);
     const file = vocabularyFile(resolved);
-    const stat = statSync(file);
-    const key = `${file}\0${stat.size}\0${stat.mtimeMs}`;
+    const key = fileStamp(file);
     let tokenizer = cache.get(key);
     if (!tokenizer) {
       tokenizer = new TextTokenizer(loadTokenizerFolder(resolved));
-      for (const old of cache.keys()) if (old.startsWith(`${file}\0`)) cache.delete(old);
       cache.set(key, tokenizer);
     }
     return tokenizer;

@@ -6,6 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { messageOf } from '../../errors.js';
 import type { JobRequest } from '../../protocol/index.js';
 import { writeFileAtomic } from '../../stores/atomic.js';
 import { COMMON_FLAGS, engineWithModel, outputFor } from '../context.js';
@@ -30,7 +31,9 @@ async function readInputImage(file: string): Promise<Uint8Array> {
     return new Uint8Array(await fs.readFile(file));
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`--image ${file}: file not found`);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new UsageError(`--image ${file}: file not found`);
+    throw new UsageError(`--image ${file}: cannot be read (${code === 'EACCES' ? 'permission denied' : messageOf(error)})`);
   }
 }
 

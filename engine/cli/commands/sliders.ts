@@ -22,7 +22,7 @@ import type { Output } from '../context.js';
 import { ProgressLine } from '../progress.js';
 import { instructionParts, parsePartList, type InstructionPart } from '../../methods/slideredit/split.js';
 import { MAX_STRENGTH, MIN_STRENGTH } from '../../methods/slideredit/token-scales.js';
-import { UsageError } from '../usage.js';
+import { parseDecimal, UsageError } from '../usage.js';
 
 export const SLIDER_FLAGS = {
   strength: { type: 'string', multiple: true },
@@ -43,8 +43,8 @@ export interface SliderPlan {
 }
 
 function strengthValue(raw: string, what: string): number {
-  const n = Number(raw.trim());
-  if (raw.trim() === '' || !Number.isFinite(n) || n < MIN_STRENGTH || n > MAX_STRENGTH) throw new UsageError(`${what} must be a number from ${MIN_STRENGTH} to ${MAX_STRENGTH}, got "${raw}"`);
+  const n = parseDecimal(raw);
+  if (!Number.isFinite(n) || n < MIN_STRENGTH || n > MAX_STRENGTH) throw new UsageError(`${what} must be a number from ${MIN_STRENGTH} to ${MAX_STRENGTH}, got "${raw}"`);
   return n;
 }
 

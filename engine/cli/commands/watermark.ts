@@ -23,7 +23,7 @@ import { formatP } from '../../methods/watermark/verdict.js';
 import { keyInfo, Watermarking } from '../../methods/watermark/service.js';
 import { DEFAULT_WATERMARK_FPR, MAX_VERIFY_FILES, type WatermarkVerdict } from '../../protocol/index.js';
 import { outputFor } from '../context.js';
-import { bool, intFlag, parseFlags, str, UsageError, type Flags } from '../usage.js';
+import { bool, intFlag, parseDecimal, parseFlags, str, UsageError, type Flags } from '../usage.js';
 import { runJobCommand } from './jobs.js';
 
 const FLAGS = { 'data-dir': { type: 'string' }, json: { type: 'boolean' }, quiet: { type: 'boolean' } } as const;
@@ -107,7 +107,7 @@ async function embedCommand(argv: string[]): Promise<number> {
 
 function fprFlag(value: string | undefined): number {
   if (value === undefined) return DEFAULT_WATERMARK_FPR;
-  const n = Number(value);
+  const n = parseDecimal(value);
   if (!Number.isFinite(n) || n <= 0 || n >= 1) throw new UsageError(`--fpr must be a number between 0 and 1 (exclusive), got "${value}"`);
   return n;
 }

@@ -10,9 +10,10 @@
  * 4. the zoo's adapter test set beside the model (`adapters/stlora.slideredit.safetensors`).
  * Files are read by engine/adapters (any key format; SliderEdit's own bare module names included).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { EngineError } from '../../errors.js';
+import { readOptionalJsonObject } from '../../files/json-object.js';
 
 export interface SliderEditCheckpoints {
   /** The per-token STLoRA (required). */
@@ -21,16 +22,6 @@ export interface SliderEditCheckpoints {
   gstlora: string | null;
   /** Where they were found, for messages. */
   origin: string;
-}
-
-function readJson(file: string): Record<string, unknown> | null {
-  if (!existsSync(file)) return null;
-  try {
-    const json: unknown = JSON.parse(readFileSync(file, 'utf8'));
-    return json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
-  } catch (error) {
-    throw new EngineError('model_error', `${file}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
 }
 
 /** A file named by `key`: a string, or an object with a `file` string (the zoo's slideredit.json). */
@@ -46,7 +37,7 @@ function fileField(record: Record<string, unknown>, key: string, base: string, w
 
 function fromFolder(dir: string): SliderEditCheckpoints | null {
   const manifest = path.join(dir, 'slideredit.json');
-  const json = readJson(manifest);
+  const json = readOptionalJsonObject(manifest, 'SliderEdit manifest');
   if (json) {
     const stlora = fileField(json, 'stlora', dir, manifest);
     if (stlora) return { stlora, gstlora: fileField(json, 'gstlora', dir, manifest), origin: manifest };
@@ -60,7 +51,7 @@ function fromFolder(dir: string): SliderEditCheckpoints | null {
 /** The model's SliderEdit checkpoints, or null when it has none. */
 export function findCheckpoints(modelDir: string): SliderEditCheckpoints | null {
   const atelier = path.join(modelDir, 'atelier.json');
-  const section = readJson(atelier)?.slideredit;
+  const section = readOptionalJsonObject(atelier, 'Atelier model settings file')?.slideredit;
   if (section !== undefined) {
     if (section === null || typeof section !== 'object' || Array.isArray(section)) throw new EngineError('model_error', `${atelier}: "slideredit" must be an object`);
     const record = section as Record<string, unknown>;

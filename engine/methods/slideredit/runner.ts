@@ -10,7 +10,7 @@
  *   text encoders and the VAE encoder, and reruns only the denoising loop and the decode.
  */
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { fileStamp } from '../../cache/file-stamp.js';
 import { LruCache } from '../../cache/lru.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
 import type { RgbImage } from '../../images/rgb.js';
@@ -59,13 +59,13 @@ export interface PartInfo {
 
 export class SliderEditRunner {
   private readonly sessions = new LruCache<string, SliderEditSession>(4);
-  private readonly adapterIds = new Map<string, string>(); // file:size:mtime -> adapter id
+  /** The STLoRA's adapter id by file stamp. */
+  private readonly adapterIds = new LruCache<string, string>(8);
 
   constructor(private readonly adapters: AdapterManager) {}
 
   private async stloraId(file: string): Promise<string> {
-    const stat = statSync(file);
-    const key = `${file}:${stat.size}:${stat.mtimeMs}`;
+    const key = fileStamp(file);
     let id = this.adapterIds.get(key);
     if (!id) {
       id = (await this.adapters.add({ path: file })).id;

@@ -11,7 +11,8 @@
  * a step, never under its floor. The kept gains are those with the best running bit accuracy among
  * steps whose running PSNR stays within 1.5 dB of the target (the last ones if none did).
  */
-import { statSync } from 'node:fs';
+import { fileStamp } from '../../cache/file-stamp.js';
+import { LruCache } from '../../cache/lru.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
 import type { TensorToWrite } from '../../adapters/safetensors.js';
 import { seededRandom } from '../../noise/seeded-random.js';
@@ -49,7 +50,7 @@ export interface KeyTrainingResult {
 
 const IMAGE = 3 * 64 * 64;
 /** Clean decodes of the embedded scenes per trainer file (path, size and time), kept for the process. */
-const cleanDecodes = new Map<string, Float32Array[]>();
+const cleanDecodes = new LruCache<string, Float32Array[]>(2);
 const RUNNING = 0.9; // running averages: about the last ten steps
 const PSNR_MARGIN_DB = 1.5; // a kept step's running PSNR is at least the target minus this
 
@@ -257,8 +258,7 @@ class TrainerRun {
   /** Decodes every scene without a watermark (the graph's image output at gains 0), once per trainer file. */
   async prepareClean(signal?: AbortSignal): Promise<void> {
     const { batch, scenes } = this.trainer;
-    const stat = statSync(this.trainer.path);
-    const cacheKey = `${this.trainer.path}:${stat.size}:${stat.mtimeMs}`;
+    const cacheKey = fileStamp(this.trainer.path);
     const cached = cleanDecodes.get(cacheKey);
     if (cached?.length === scenes) {
       cached.forEach((image, i) => (this.clean[i] = image));

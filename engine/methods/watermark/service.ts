@@ -3,7 +3,7 @@
  * verification of image files against every known key, and the per-model embedding switch
  * (remembered in DATA_DIR/watermark/embedding.json, written atomically). Embedding itself is
  * engine/adapters' bake of the key's LoRA into the VAE decoder; the engine asks this class which
- * adapter file that is (engine.ts).
+ * adapter file that is (embedding.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';

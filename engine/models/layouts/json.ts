@@ -1,19 +1,11 @@
-/** Reading the JSON config files of model folders, with errors that name the file. */
-import { existsSync, readFileSync } from 'node:fs';
+/** Typed reads of fields in model folders' JSON config files (read by files/json-object.ts). */
+import { readOptionalJsonObject, type JsonObject } from '../../files/json-object.js';
 
-export type JsonObject = Record<string, unknown>;
+export type { JsonObject };
 
-/** The object in `file`, null when the file does not exist; throws on invalid JSON. */
+/** A model folder's config file, null when the file does not exist; invalid JSON is a model_error naming it. */
 export function readJsonFile(file: string): JsonObject | null {
-  if (!existsSync(file)) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new Error(`${file}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${file}: expected a JSON object`);
-  return value as JsonObject;
+  return readOptionalJsonObject(file, 'config file');
 }
 
 export function numberAt(json: JsonObject | null, key: string): number | undefined {

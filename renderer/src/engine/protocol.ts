@@ -1,11 +1,12 @@
 /**
  * The renderer's window onto the engine protocol (engine/protocol/). The renderer shares only
- * types with the engine, so everything here is `import type`; the two constants the renderer
+ * types with the engine, so everything here is `import type`; the constants the renderer
  * needs at runtime are restated and typed with `typeof`, so a change on the engine side breaks
  * the renderer's type check instead of silently diverging.
  */
 import type {
   ENGINE_PORT_MESSAGE as ProtocolPortMessage,
+  MAX_MESSAGE_BYTES as ProtocolMaxMessageBytes,
   PROTOCOL_VERSION as ProtocolVersion,
 } from '../../../engine/protocol/index.js';
 
@@ -50,8 +51,5 @@ export const PROTOCOL_VERSION: typeof ProtocolVersion = 1;
 /** The window message that carries the engine's MessagePort in Electron. */
 export const ENGINE_PORT_MESSAGE: typeof ProtocolPortMessage = 'atelier:engine-port';
 
-/**
- * Largest message the engine accepts (MAX_MESSAGE_BYTES in engine/protocol/schemas.ts; its type
- * is a plain number, so it cannot be checked here). Used to refuse a huge image before sending.
- */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Largest message the engine accepts (64 MiB), used to refuse a huge image before sending. */
+export const MAX_MESSAGE_BYTES: typeof ProtocolMaxMessageBytes = 67_108_864;
