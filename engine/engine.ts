@@ -3,19 +3,15 @@
  * the loaded model's pipeline, the job queue and the history of outputs, and reports everything
  * that happens as protocol events to its listeners.
  */
-import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { CancelledError, EngineError, messageOf, throwIfCancelled } from './errors.js';
-import { decodeImage, encodePng, resizeImage } from './images/codec.js';
-import type { RgbImage } from './images/rgb.js';
+import { CancelledError, EngineError } from './errors.js';
+import { decodeImage } from './images/codec.js';
+import { executeJob, type JobOutput, type LoadedModel } from './jobs/execute.js';
 import { JobQueue } from './jobs/queue.js';
-import { workingSize } from './jobs/sizing.js';
 import { ModelCatalog, type ModelEntry, type ModelRoot } from './models/catalog.js';
 import { ImportedModels } from './models/imported.js';
-import { metadataTextChunks } from './images/job-metadata.js';
-import { encodePreviewPng } from './images/preview-png.js';
-import type { Pipeline, RunHooks } from './pipelines/pipeline.js';
+import type { Pipeline } from './pipelines/pipeline.js';
 import { createPipeline as defaultPipelineFactory, type PipelineOptions } from './pipelines/registry.js';
 import {
   ErrorCode,
@@ -25,7 +21,6 @@ import {
   type EventEnvelope,
   type EventName,
   type HistoryEntry,
-  type JobMetadata,
   type JobRequest,
   type MethodResult,
   type ModelInfo,
@@ -66,17 +61,6 @@ export interface EngineOptions {
    * lasts long enough to watch its progress, cancel it and kill its engine.
    */
   minStepMs?: number;
-}
-
-export interface JobOutput {
-  image: EncodedImage;
-  file: string;
-  metadata: JobMetadata;
-}
-
-interface LoadedModel {
-  entry: ModelEntry;
-  pipeline: Pipeline;
 }
 
 export class Engine {
@@ -452,100 +436,20 @@ export class Engine {
     await this.watermark.release();
   }
 
-  private async execute(loaded: LoadedModel, request: JobRequest, signal: AbortSignal, jobId: string): Promise<JobOutput> {
-    const { entry, pipeline } = loaded;
-    const watermark = this.embedding.stamp();
-    const info = entry.info;
-    const defaults = info.defaults;
-    const seed = request.seed ?? randomInt(0, 2 ** 32);
-    const steps = request.steps ?? defaults.steps;
-    const guidance = request.guidance ?? defaults.guidance;
-    const scheduler = request.kind === 'edit' ? defaults.scheduler : (request.scheduler ?? defaults.scheduler);
-    if (!info.schedulers.includes(scheduler)) {
-      throw new EngineError('invalid_params', `scheduler "${scheduler}" is not available for ${info.name} (it has: ${info.schedulers.join(', ')})`);
-    }
-    const negativePrompt = request.kind !== 'edit' && info.negativePrompt ? (request.negativePrompt ?? '') : '';
-    let stepStarted = performance.now();
-    const hooks: RunHooks = {
-      signal,
-      wantPreview: this.previewEvery > 0,
-      onStep: async ({ step, total, preview }) => {
-        const send = preview !== null && this.previewEvery > 0 && (step % this.previewEvery === 0 || step === total);
-        this.emit('progress', { jobId, step, total, preview: send ? encodeForWire(preview) : null });
-        const rest = this.minStepMs - (performance.now() - stepStarted);
-        if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
-        stepStarted = performance.now();
+  private execute(loaded: LoadedModel, request: JobRequest, signal: AbortSignal, jobId: string): Promise<JobOutput> {
+    return executeJob(
+      {
+        previewEvery: this.previewEvery,
+        minStepMs: this.minStepMs,
+        progress: (data) => this.emit('progress', data),
+        sliderEdit: this.sliderEdit,
+        embedding: this.embedding,
+        history: this.history,
       },
-    };
-    const sourceImage = async (bytes: Uint8Array) => {
-      const source = await decodeImage(bytes, { name: 'the source image' });
-      throwIfCancelled(signal);
-      const size = workingSize(source, info);
-      return resizeImage(source, size.width, size.height, 'cover');
-    };
-    let image: RgbImage;
-    let text: string;
-    let strength: number | undefined;
-    let sliders: JobMetadata['sliders'];
-    if (request.kind !== 'edit' || !request.sliders) await this.sliderEdit.plain(pipeline);
-    if (request.kind === 'edit' && request.sliders) {
-      text = request.instruction;
-      const job = { modelId: info.id, modelDir: entry.dir, pipeline, imageBytes: request.image, decodeImage: () => sourceImage(request.image), instruction: text, sliders: request.sliders };
-      const result = await this.sliderEdit.run(job, { seed, steps, guidance }, hooks);
-      image = result.image;
-      sliders = { parts: result.parts, strengths: result.strengths };
-    } else if (request.kind === 'generate') {
-      text = request.prompt;
-      const width = request.width ?? defaults.width;
-      const height = request.height ?? defaults.height;
-      image = await pipeline.generate({ prompt: text, negativePrompt, seed, steps, guidance, width, height, scheduler }, hooks);
-    } else if (request.kind === 'edit') {
-      if (!pipeline.edit) throw new EngineError('invalid_params', `${info.name} cannot run instruction edits`);
-      text = request.instruction;
-      const sized = await sourceImage(request.image);
-      image = await pipeline.edit({ image: sized, instruction: text, seed, steps, guidance, width: sized.width, height: sized.height }, hooks);
-    } else {
-      if (!pipeline.img2img) throw new EngineError('invalid_params', `${info.name} cannot run image-to-image jobs`);
-      text = request.prompt;
-      strength = request.strength ?? 0.6;
-      const sized = await sourceImage(request.image);
-      image = await pipeline.img2img(
-        { image: sized, prompt: text, negativePrompt, strength, seed, steps, guidance, width: sized.width, height: sized.height, scheduler },
-        hooks,
-      );
-    }
-    throwIfCancelled(signal);
-    if (this.embedding.changedSince(watermark)) {
-      throw new EngineError('internal', 'the watermark setting changed while this job ran, so its output cannot be labelled; run it again');
-    }
-    const metadata: JobMetadata = {
-      kind: request.kind,
-      model: info.name,
-      text,
-      seed,
-      steps,
-      guidance,
-      width: image.width,
-      height: image.height,
-      provider: pipeline.provider,
-      createdAt: new Date().toISOString(),
-      engineVersion: engineVersion(),
-      scheduler,
-      ...(negativePrompt ? { negativePrompt } : {}),
-      ...(strength !== undefined ? { strength } : {}),
-      ...(sliders ? { sliders } : {}),
-      ...(watermark.keyId ? { watermarkKey: watermark.keyId } : {}),
-    };
-    const png = await encodePng(image, metadataTextChunks(metadata));
-    try {
-      const saved = await this.history.save(jobId, png, metadata);
-      return { image: { mime: 'image/png', bytes: png, width: image.width, height: image.height }, file: saved.file, metadata };
-    } catch (error) {
-      throw new EngineError('internal', `could not save the output to ${this.history.dir}: ${messageOf(error)}`);
-    }
+      loaded,
+      request,
+      signal,
+      jobId,
+    );
   }
-}
-
-function encodeForWire(image: RgbImage): EncodedImage {
-  return { mime: 'image/png', bytes: encodePreviewPng(image), width: image.width, height: image.height };
 }

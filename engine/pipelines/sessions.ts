@@ -14,7 +14,6 @@ import { EngineError } from '../errors.js';
 import { defaultDataDir } from '../paths.js';
 import type { ProviderChoice } from '../protocol/index.js';
 import { prepareGraph, pruneGraphCache } from '../runtime/graph-cache.js';
-import type { OrtFeeds } from '../runtime/ort.js';
 import { openSession, type ExtraFeeds, type ModelSession } from '../runtime/session.js';
 
 /** Options every pipeline factory takes (engine-wide settings). */

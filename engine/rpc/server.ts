@@ -34,7 +34,7 @@ export class RpcServer {
   private readonly handlers: Handlers;
 
   constructor(
-    private readonly engine: Engine,
+    engine: Engine,
     private readonly transport: Transport,
   ) {
     this.handlers = {

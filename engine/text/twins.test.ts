@@ -3,7 +3,7 @@
  * (fixtures/twins.json: Hugging Face's Rust tokenizers for the CLIP folders and for FLUX's
  * tokenizer_2/tokenizer.json, sentencepiece for its spiece.model), with each model's padding.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
