@@ -92,4 +92,37 @@ describe('adapters panel', () => {
     engine.emit('adaptersChanged', { adapters: [] });
     await waitFor(() => expect(screen.queryAllByTestId('adapter')).toHaveLength(0));
   });
+
+  it('sends one list at a time (newest wins), and a failure goes back to the engine\'s list', async () => {
+    const engine = engineWithAdapters();
+    const { app } = await mountApp(engine);
+    await addFile('style.safetensors');
+    await waitFor(() => expect(engine.adapterCalls).toHaveLength(1));
+    // a slow bake: the engine answers when the test says so
+    const pending: Array<() => void> = [];
+    engine.overrides.setAdapters = (p) =>
+      new Promise((resolve) => {
+        engine.adapterCalls.push(p.adapters.map((a) => ({ ...a })));
+        pending.push(() => resolve({ adapters: [] }));
+      });
+    const slider = byTestId<HTMLInputElement>('adapter-weight');
+    for (const value of ['0.5', '0.6', '0.7']) await fireEvent.change(slider, { target: { value } });
+    await waitFor(() => expect(engine.adapterCalls).toHaveLength(2));
+    expect(engine.adapterCalls[1]![0]!.weight).toBe(0.5);
+    pending.shift()!();
+    await waitFor(() => expect(engine.adapterCalls).toHaveLength(3)); // the two later changes, as one list
+    expect(engine.adapterCalls[2]![0]!.weight).toBe(0.7);
+    // that call fails: the panel returns to what the engine last reported (weight 1), not to 0.5 or 0.6
+    pending.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(engine.adapterCalls).toHaveLength(3);
+    const failing = new Promise<void>((resolve) => (engine.overrides.setAdapters = () => {
+      resolve();
+      throw new Error('out of memory while baking');
+    }));
+    await fireEvent.change(slider, { target: { value: '1.5' } });
+    await failing;
+    await waitFor(() => expect(text('adapter-weight-value')).toBe('1.00'));
+    expect(app.adapters.error).toMatch(/out of memory/);
+  });
 });

@@ -7,7 +7,7 @@
 import { fireEvent, screen, waitFor } from '@testing-library/svelte';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeEngine, metadata, pngBytes, pngImage } from '../../test/fake-engine.js';
-import { byTestId, mountApp, text, unmountAll } from '../../test/harness.js';
+import { byTestId, mountApp, text, toastTexts, unmountAll } from '../../test/harness.js';
 import type { MethodParams } from '../engine/protocol.js';
 
 afterEach(unmountAll);
@@ -180,5 +180,74 @@ describe('instruction sliders', () => {
     expect(sliders()[0]!.getAttribute('aria-disabled')).toBe('true');
     await fireEvent.keyDown(sliders()[0]!, { key: 'End' });
     expect(values()[0]).toBe(1);
+  });
+
+  it('ends at the newest values when moves arrive while a render is slow to stop, without a "Cancelled" toast', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.keyDown(sliders()[2]!, { key: 'ArrowLeft' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    // the engine takes its time to stop job-1: the cancel is accepted, the event comes later
+    engine.overrides.cancel = () => ({ cancelled: true });
+    await fireEvent.keyDown(sliders()[0]!, { key: 'Home' });
+    await waitFor(() => expect(engine.calls('cancel')).toEqual([{ jobId: 'job-1' }]));
+    await fireEvent.keyDown(sliders()[1]!, { key: 'End' });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // past the debounce of the second move
+    expect(sliderJobs(engine)).toHaveLength(1); // nothing starts while job-1 still runs
+    engine.emit('jobCancelled', { jobId: 'job-1' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(2));
+    expect(sliderJobs(engine)[1]!.sliders?.strengths).toEqual([0, 2, 0.95]);
+    done(engine, 'job-2', 3);
+    await waitFor(() => expect(screen.queryByTestId('sliders-pending')).toBeNull());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sliderJobs(engine)).toHaveLength(2); // no older position rendered after the newest
+    expect(toastTexts()).toEqual([]);
+  });
+
+  it('keeps the split and strengths across a visit to another tab, and leaves the seed lock alone', async () => {
+    const { engine } = await editWithImage();
+    expect(byTestId('seed-lock').getAttribute('aria-pressed')).toBe('false');
+    await fireEvent.keyDown(sliders()[0]!, { key: 'Home' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    done(engine, 'job-1', 1);
+    await waitFor(() => expect(text('run')).toBe('Run'));
+    expect(byTestId('seed-lock').getAttribute('aria-pressed')).toBe('false');
+    await fireEvent.click(byTestId('mode-generate'));
+    expect(screen.queryByTestId('sliders')).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 400)); // longer than the split's debounce
+    await fireEvent.click(byTestId('mode-edit'));
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(3));
+    expect(values()).toEqual([0, 1, 1]);
+  });
+
+  it('disables the sliders during a sweep, and Close stops it quietly', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.click(screen.getAllByTestId('slider-sweep')[0]!);
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    expect(sliders().every((s) => s.getAttribute('aria-disabled') === 'true')).toBe(true);
+    await fireEvent.keyDown(sliders()[1]!, { key: 'End' });
+    expect(values()).toEqual([1, 1, 1]);
+    await fireEvent.click(byTestId('sweep-close'));
+    await waitFor(() => expect(engine.calls('cancel')).toEqual([{ jobId: 'job-1' }]));
+    await waitFor(() => expect(text('run')).toBe('Run'));
+    expect(screen.queryByTestId('sweep-row')).toBeNull();
+    expect(sliders().every((s) => s.getAttribute('aria-disabled') === 'false')).toBe(true);
+    expect(sliderJobs(engine)).toHaveLength(1);
+    expect(toastTexts()).toEqual([]);
+  });
+
+  it('Run right after a new instruction never sends the old parts', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.keyDown(sliders()[2]!, { key: 'Home' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    done(engine, 'job-1', 1);
+    await waitFor(() => expect(text('run')).toBe('Run'));
+    const next = 'make the sky red and turn it around';
+    await fireEvent.input(byTestId<HTMLTextAreaElement>('prompt'), { target: { value: next } });
+    await fireEvent.click(byTestId('run')); // before the split's debounce
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(2));
+    const run = engine.calls('runJob')[1] as EditParams;
+    expect(run.instruction).toBe(next);
+    // "make the sky red" kept its strength (1) and the new part starts at 1: nothing to send
+    expect(run.sliders).toBeUndefined();
   });
 });

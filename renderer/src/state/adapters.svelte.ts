@@ -5,6 +5,11 @@
  * (and `hello` after a reconnection) is the truth the list follows. A file that does not fully
  * match the model is added switched off, with its coverage shown; switching it on applies the
  * layers that match (`allowPartial`).
+ *
+ * One `setAdapters` is in flight at a time (a bake can take minutes): changes made meanwhile are
+ * sent together when it returns, newest list wins, so arrow-key presses on a weight do not queue
+ * one call each. A failure puts the list back to what the engine last reported (files it never
+ * applied stay listed, switched off), never to a snapshot an overlapping change already replaced.
  */
 import type { EngineClient } from '../engine/client.js';
 import { messageOf } from '../engine/errors.js';
@@ -28,12 +33,19 @@ export class Adapters {
   /** The last failure (adding a file, applying the list), shown in the panel. */
   error = $state<string | null>(null);
 
+  /** What inspectAdapter said of each file added in this window. */
+  private readonly infos = new Map<string, AdapterInfo>();
+  /** The engine's list as last reported. */
+  private lastActive: readonly ActiveAdapter[] = [];
+  private inFlight: Promise<void> | null = null;
+  private sendAgain = false;
+
   constructor(private readonly client: EngineClient) {}
 
   /** Follows the engine's list, keeping what this window knows of each file. */
   fromEngine(active: readonly ActiveAdapter[]): void {
-    const known = new Map(this.items.map((i) => [i.id, i]));
-    const listed = active.map((a) => ({ id: a.id, name: a.name, info: known.get(a.id)?.info ?? null, enabled: a.enabled, weight: a.weight, mode: a.mode }));
+    this.lastActive = active.map((a) => ({ ...a }));
+    const listed = active.map((a) => ({ id: a.id, name: a.name, info: this.infos.get(a.id) ?? null, enabled: a.enabled, weight: a.weight, mode: a.mode }));
     // files added here but never applied (switched off on arrival) stay listed
     const kept = this.items.filter((i) => !active.some((a) => a.id === i.id) && !i.enabled);
     this.items = [...listed, ...kept];
@@ -46,6 +58,7 @@ export class Adapters {
       const bytes = new Uint8Array(await file.arrayBuffer());
       const info = await this.client.call('inspectAdapter', { name: file.name, bytes }, { timeoutMs: 120_000 });
       if (this.items.some((i) => i.id === info.id)) return;
+      this.infos.set(info.id, info);
       const fits = info.coverage?.complete ?? false;
       this.items = [...this.items, { id: info.id, name: info.name, info, enabled: fits, weight: 1, mode: 'live' }];
       if (fits) await this.push();
@@ -56,29 +69,50 @@ export class Adapters {
     }
   }
 
-  /** Changes one adapter and applies the list; on failure the list goes back to what it was. */
+  /** Changes one adapter and applies the list; on failure the list goes back to the engine's. */
   update(id: string, change: Partial<Pick<AdapterItem, 'enabled' | 'weight' | 'mode'>>): Promise<void> {
-    const before = this.items;
     this.items = this.items.map((i) => (i.id === id ? { ...i, ...change } : i));
-    return this.push(before);
+    return this.push();
   }
 
   remove(id: string): Promise<void> {
-    const before = this.items;
     this.items = this.items.filter((i) => i.id !== id);
-    return this.push(before);
+    return this.push();
   }
 
-  private async push(before: AdapterItem[] = this.items): Promise<void> {
-    this.error = null;
-    const adapters = this.items
-      .filter((i) => i.enabled || i.info === null)
-      .map((i) => ({ id: i.id, enabled: i.enabled, weight: i.weight, mode: i.mode, ...(i.info?.coverage?.complete === false ? { allowPartial: true } : {}) }));
-    try {
-      await this.client.call('setAdapters', { adapters }, { timeoutMs: 600_000 });
-    } catch (error) {
-      this.items = before;
-      this.error = messageOf(error);
+  /** Sends the list; while a call is in flight, the newest list goes once it returns. */
+  private push(): Promise<void> {
+    if (this.inFlight) {
+      this.sendAgain = true;
+      return this.inFlight;
     }
+    const sending = this.drain().finally(() => {
+      this.inFlight = null;
+    });
+    this.inFlight = sending;
+    return sending;
+  }
+
+  private async drain(): Promise<void> {
+    do {
+      this.sendAgain = false;
+      this.error = null;
+      const adapters = this.items
+        .filter((i) => i.enabled || i.info === null)
+        .map((i) => ({ id: i.id, enabled: i.enabled, weight: i.weight, mode: i.mode, ...(i.info?.coverage?.complete === false ? { allowPartial: true } : {}) }));
+      try {
+        await this.client.call('setAdapters', { adapters }, { timeoutMs: 600_000 });
+      } catch (error) {
+        this.error = messageOf(error);
+        if (!this.sendAgain) this.rollBack();
+      }
+    } while (this.sendAgain);
+  }
+
+  /** Back to the engine's last list: files it does not have stay listed, switched off. */
+  private rollBack(): void {
+    const active = new Set(this.lastActive.map((a) => a.id));
+    this.items = this.items.map((i) => (active.has(i.id) ? i : { ...i, enabled: false }));
+    this.fromEngine(this.lastActive);
   }
 }

@@ -77,7 +77,10 @@ export class AtelierApp {
     this.history = new History(client, this.historyLimit);
     this.adapters = new Adapters(client);
     this.watermark = new Watermark(client);
-    this.sliders = new Sliders(client, (sliders) => this.renderSliders(sliders));
+    this.sliders = new Sliders(client, {
+      render: (sliders, purpose) => this.renderSliders(sliders, purpose),
+      interrupt: () => void this.job.cancel(true),
+    });
     this.job = new Job(client, {
       done: (data, context) => this.jobDone(data, context),
       foreignDone: (data) => void this.history.add(data.jobId, data.file, data.metadata, data.image),
@@ -294,7 +297,10 @@ export class AtelierApp {
     const source = this.settings.mode === 'edit' ? this.workspace.source : null;
     const built = this.settings.buildRequest(source?.bytes ?? null);
     if (!built) return;
-    const request = built.kind === 'edit' && this.sliders.available && this.sliders.engaged ? { ...built, sliders: this.sliders.request } : built;
+    // sliders go with the instruction they were split from (waiting for the split of new text)
+    const withSliders = built.kind === 'edit' && this.sliders.available && this.sliders.engaged && (await this.sliders.readyFor(built.instruction)) && this.sliders.engaged;
+    if (this.job.busy) return;
+    const request = withSliders ? { ...built, sliders: this.sliders.request } : built;
     const size =
       request.kind === 'generate'
         ? { width: request.width ?? model.defaults.width, height: request.height ?? model.defaults.height }
@@ -312,26 +318,29 @@ export class AtelierApp {
   }
 
   /**
-   * SliderEdit: renders the open image with these sliders, cancelling this window's job in flight
-   * first. The seed is locked, so every slider move starts from the same noise. Resolves with the
-   * output, or null when nothing was rendered (not in an instruction edit, cancelled, failed).
+   * SliderEdit: renders the open image with these sliders, quietly cancelling this window's job in
+   * flight first. The seed is reused (not rolled, and the user's lock is left alone), so every
+   * slider move starts from the same noise as the image being adjusted. Resolves with the output,
+   * or null when nothing was rendered (not in an instruction edit, parts of an older instruction,
+   * cancelled, failed).
    */
-  async renderSliders(sliders: SliderRequest): Promise<EncodedImage | null> {
+  async renderSliders(sliders: SliderRequest, purpose: 'slider' | 'sweep' = 'slider'): Promise<EncodedImage | null> {
     if (this.job.busy) {
-      await this.job.cancel();
+      await this.job.cancel(true);
       await this.job.idle();
       if (this.job.busy) return null;
     }
     const model = this.session.model;
     const source = this.workspace.source;
     if (this.runBlocker !== null || !model || !source || this.settings.kind !== 'edit') return null;
-    this.settings.seedLocked = true;
-    const request = this.settings.buildRequest(source.bytes);
+    if (this.sliders.forInstruction !== this.settings.instruction) return null;
+    const request = this.settings.buildRequest(source.bytes, { reuseSeed: true });
     if (!request || request.kind !== 'edit') return null;
     const context: JobContext = {
       kind: 'edit',
       ...editOutputSize(model, source),
       source: { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height },
+      purpose,
     };
     const done = await this.job.run({ ...request, sliders }, context);
     return done?.image ?? null;
@@ -342,6 +351,7 @@ export class AtelierApp {
       ? { url: imageUrl(context.source.bytes, context.source.mime), width: context.source.width, height: context.source.height }
       : null;
     const item = this.history.add(data.jobId, data.file, data.metadata, data.image, before);
+    if (context.purpose === 'sweep') return; // a sweep frame is kept in the history but the canvas stays
     this.history.selectedId = item.jobId;
     this.workspace.showOutput();
   }

@@ -84,6 +84,7 @@ export class History {
     const existing = this.find(jobId);
     if (existing) {
       existing.url ??= imageUrl(image.bytes, image.mime);
+      if (before) revokeUrl(before.url); // the item has its own
       return existing;
     }
     const item = new HistoryItem(jobId, file, metadata, before, true);

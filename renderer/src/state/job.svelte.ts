@@ -27,6 +27,8 @@ export interface JobContext {
   height: number;
   /** For an edit: the image it edits, for the before/after toggle. */
   source: { bytes: Uint8Array; mime: string; width: number; height: number } | null;
+  /** Why it runs: Run, a slider move, or one frame of a sweep (which does not take over the canvas). */
+  purpose?: 'run' | 'slider' | 'sweep';
 }
 
 export interface JobListener {
@@ -69,6 +71,8 @@ export class Job {
 
   private buffered: JobEvent[] = [];
   private cancelRequested = false;
+  /** The cancel in progress replaces the job with a newer one: no "Cancelled" for the user. */
+  private quietCancel = false;
   /** Callers of `run` waiting for the job to end. */
   private settleWaiters: Array<(done: EventData<'jobDone'> | null) => void> = [];
   private readonly unsubscribe: Unsubscribe[];
@@ -134,9 +138,14 @@ export class Job {
     return new Promise((resolve) => this.settleWaiters.push(() => resolve()));
   }
 
-  /** Asks the engine to cancel the job; the outcome arrives as an event. */
-  async cancel(): Promise<void> {
-    if (!this.busy || this.phase === 'cancelling') return;
+  /**
+   * Asks the engine to cancel the job; the outcome arrives as an event. `quiet`: the job is being
+   * replaced (a newer slider position), so the user is not told it was cancelled.
+   */
+  async cancel(quiet = false): Promise<void> {
+    if (!this.busy) return;
+    if (quiet) this.quietCancel = true;
+    if (this.phase === 'cancelling') return;
     const jobId = this.jobId;
     const before = this.phase;
     this.phase = 'cancelling';
@@ -147,8 +156,9 @@ export class Job {
     try {
       const { cancelled } = await this.client.call('cancel', { jobId });
       if (!cancelled && this.jobId === jobId && this.busy) {
+        const quiet = this.quietCancel;
         this.finish();
-        this.listener.cancelled('The job was no longer running.');
+        if (!quiet) this.listener.cancelled('The job was no longer running.');
       }
     } catch (error) {
       if (this.jobId === jobId && this.phase === 'cancelling') {
@@ -216,10 +226,12 @@ export class Job {
         this.listener.failed(failure);
         break;
       }
-      case 'jobCancelled':
+      case 'jobCancelled': {
+        const quiet = this.quietCancel;
         this.finish();
-        this.listener.cancelled(null);
+        if (!quiet) this.listener.cancelled(null);
         break;
+      }
     }
   }
 
@@ -228,6 +240,7 @@ export class Job {
     this.jobId = null;
     this.buffered = [];
     this.cancelRequested = false;
+    this.quietCancel = false;
     this.clearPreview();
     for (const resolve of this.settleWaiters.splice(0)) resolve(done);
   }

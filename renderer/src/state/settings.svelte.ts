@@ -148,10 +148,10 @@ export class Settings {
    * size for a fixed-size model, no negative prompt where it has none, no sampler it lacks. The
    * object is plain (no state proxies), so it survives structured clone and MessagePack alike.
    */
-  buildRequest(image: Uint8Array | null): JobRequest | null {
+  buildRequest(image: Uint8Array | null, options: { reuseSeed?: boolean } = {}): JobRequest | null {
     const kind = this.kind;
     if (kind !== 'generate' && !image) return null;
-    if (!this.seedLocked) this.rollSeed();
+    if (!this.seedLocked && !options.reuseSeed) this.rollSeed();
     const model = this.model();
     const common = { seed: this.seed, steps: this.steps, guidance: this.guidance };
     const scheduler = this.scheduler !== '' && (!model || model.schedulers.includes(this.scheduler)) ? { scheduler: this.scheduler } : {};

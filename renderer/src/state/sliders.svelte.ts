@@ -7,11 +7,16 @@
  *   caller's typing; stale answers are dropped). Strengths are kept for parts whose text survives a
  *   new split; new parts start at 1. Merging two neighbouring chips, or editing the split as
  *   "a | b | c", sends the user's parts, which the engine checks.
- * - Moving a slider re-renders after a quiet spell (`DEBOUNCE_MS`); the render goes through
- *   `render` (the app: cancel this window's job in flight, run the edit with these sliders). A
- *   newer move replaces a render that has not started.
+ * - Moving a slider re-renders after a quiet spell (`DEBOUNCE_MS`). One render loop runs at a
+ *   time and reads the strengths when it submits, so the image always ends at the newest values:
+ *   a move while a render runs interrupts it (the host cancels the job quietly) and the loop
+ *   renders again with what the sliders say then; an older position never starts after a newer one.
+ * - Parts remember the instruction they were split from (`forInstruction`): a render or a Run
+ *   never sends the old parts with a newer instruction.
  * - A sweep renders one part at each of `SWEEP_VALUES` in turn (the others as set) and keeps the
- *   frames; clicking a frame takes its strength.
+ *   frames; clicking a frame takes its strength. Sliders are disabled while it runs; closing it,
+ *   a new split, or a new sweep stops it (each sweep has its own id, so an old one unwinding never
+ *   touches a newer one).
  */
 import type { EngineClient } from '../engine/client.js';
 import { messageOf } from '../engine/errors.js';
@@ -27,8 +32,13 @@ export interface SliderRequest {
   strengths: number[];
 }
 
-/** Runs an edit with these sliders; resolves with the output, or null when it did not finish. */
-export type SliderRender = (sliders: SliderRequest) => Promise<EncodedImage | null>;
+/** What the sliders need of the app. */
+export interface SliderHost {
+  /** Runs an edit with these sliders; resolves with the output, or null when it did not finish. */
+  render(sliders: SliderRequest, purpose: 'slider' | 'sweep'): Promise<EncodedImage | null>;
+  /** Stops the render in flight without telling the user (a newer one replaces it). */
+  interrupt(): void;
+}
 
 export interface SweepFrame {
   value: number;
@@ -51,14 +61,25 @@ export class Sliders {
   sweeping = $state(false);
 
   private instruction = '';
+  /** The instruction the shown parts were split from. */
+  private partsInstruction = '';
   private asked = 0;
+  private asking: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private renders = 0;
+  /** The render loop is running; `dirty`: the strengths changed since it last submitted. */
+  private looping = false;
+  private dirty = false;
+  private sweepId = 0;
 
   constructor(
     private readonly client: EngineClient,
-    private readonly render: SliderRender,
+    private readonly host: SliderHost,
   ) {}
+
+  /** The instruction the parts (and so `request`) belong to. */
+  get forInstruction(): string {
+    return this.partsInstruction;
+  }
 
   /** Whether any strength differs from 1 (or the split was edited): Run sends the sliders then. */
   get engaged(): boolean {
@@ -77,11 +98,21 @@ export class Sliders {
     await this.ask();
   }
 
+  /**
+   * Whether the parts belong to `instruction`, splitting it first when they do not yet (Run right
+   * after typing, before the debounced split arrived).
+   */
+  async readyFor(instruction: string): Promise<boolean> {
+    if (instruction !== this.instruction) await this.follow(instruction);
+    else if (this.asking) await this.asking;
+    return this.partsInstruction === instruction && this.parts.length > 0;
+  }
+
   /** Brings back an output's split and strengths (a history item made with sliders), or resets them. */
   async restore(instruction: string, sliders: SliderRequest | undefined): Promise<void> {
     this.instruction = instruction;
     this.custom = sliders ? [...sliders.parts] : null;
-    this.strengths = [];
+    this.strengths = this.parts.map(() => 1);
     await this.ask();
     if (sliders && this.error === null && this.parts.length === sliders.strengths.length) this.strengths = [...sliders.strengths];
   }
@@ -91,12 +122,20 @@ export class Sliders {
     return this.ask();
   }
 
-  private async ask(): Promise<void> {
+  private ask(): Promise<void> {
+    const asking = this.askNow();
+    this.asking = asking;
+    void asking.finally(() => {
+      if (this.asking === asking) this.asking = null;
+    });
+    return asking;
+  }
+
+  private async askNow(): Promise<void> {
     const ticket = ++this.asked;
     const instruction = this.instruction;
     if (!instruction.trim()) {
-      this.parts = [];
-      this.strengths = [];
+      this.replaceParts([], [], instruction);
       this.error = null;
       return;
     }
@@ -104,19 +143,33 @@ export class Sliders {
       const result = await this.client.call('sliderParts', { instruction, ...(this.custom ? { parts: this.custom } : {}) });
       if (ticket !== this.asked) return;
       const old = new Map(this.parts.map((p, i) => [p.text.toLowerCase(), this.strengths[i] ?? 1]));
-      this.parts = result.parts;
-      this.strengths = result.parts.map((p) => old.get(p.text.toLowerCase()) ?? 1);
+      this.replaceParts(
+        result.parts,
+        result.parts.map((p) => old.get(p.text.toLowerCase()) ?? 1),
+        instruction,
+      );
       this.available = result.available;
       this.reason = result.reason;
       this.error = null;
     } catch (error) {
-      if (ticket === this.asked) this.error = messageOf(error);
+      if (ticket !== this.asked) return;
+      this.error = messageOf(error);
+      // the old parts stay; every part keeps a strength so its slider still moves
+      if (this.strengths.length !== this.parts.length) this.strengths = this.parts.map((_, i) => this.strengths[i] ?? 1);
     }
+  }
+
+  private replaceParts(parts: SliderPart[], strengths: number[], instruction: string): void {
+    const same = parts.length === this.parts.length && parts.every((p, i) => p.text === this.parts[i]!.text);
+    if (!same) this.clearSweep(); // the swept part's index would name another part
+    this.parts = parts;
+    this.strengths = strengths;
+    this.partsInstruction = instruction;
   }
 
   /** Sets a part's strength (clamped, on the 0.05 grid) and schedules a render. */
   setStrength(index: number, value: number): void {
-    if (index < 0 || index >= this.strengths.length) return;
+    if (this.sweeping || index < 0 || index >= this.strengths.length) return;
     const v = Math.min(STRENGTH_RANGE.max, Math.max(STRENGTH_RANGE.min, Math.round(value / STRENGTH_RANGE.step) * STRENGTH_RANGE.step));
     const rounded = Number(v.toFixed(2));
     if (rounded === this.strengths[index]) return;
@@ -131,17 +184,30 @@ export class Sliders {
     this.pending = true;
     this.timer = setTimeout(() => {
       this.timer = null;
-      void this.renderNow();
+      this.dirty = true;
+      if (this.looping) this.host.interrupt(); // the loop renders the newest values next
+      else void this.loop();
     }, DEBOUNCE_MS);
   }
 
-  private async renderNow(): Promise<void> {
-    const ticket = ++this.renders;
+  private async loop(): Promise<void> {
+    this.looping = true;
     try {
-      await this.render(this.request);
+      while (this.dirty && !this.sweeping) {
+        this.dirty = false;
+        await this.host.render(this.request, 'slider');
+      }
     } finally {
-      if (ticket === this.renders && this.timer === null) this.pending = false;
+      this.looping = false;
+      if (this.timer === null) this.pending = false;
     }
+  }
+
+  private stopScheduled(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.dirty = false;
+    this.pending = this.looping;
   }
 
   /** Joins part `index` with the next one (the text between them included). */
@@ -163,10 +229,12 @@ export class Sliders {
     if (this.error !== null) this.custom = previous;
   }
 
-  /** Renders part `index` at each sweep value in turn. */
+  /** Renders part `index` at each sweep value in turn (a pending slider render is dropped). */
   async sweep(index: number, values: readonly number[] = SWEEP_VALUES): Promise<void> {
     if (!this.available || index < 0 || index >= this.parts.length || this.sweeping) return;
     this.clearSweep();
+    this.stopScheduled();
+    const id = ++this.sweepId;
     this.sweepPart = index;
     this.sweeping = true;
     this.sweepFrames = values.map((value) => ({ value, url: null }));
@@ -174,13 +242,13 @@ export class Sliders {
       for (const [i, value] of values.entries()) {
         const request = this.request;
         request.strengths[index] = value;
-        const image = await this.render(request);
-        if (this.sweepPart !== index || !this.sweeping) return;
+        const image = await this.host.render(request, 'sweep');
+        if (id !== this.sweepId) return;
         if (!image) break;
         this.sweepFrames = this.sweepFrames.map((f, j) => (j === i ? { value, url: imageUrl(image.bytes, image.mime) } : f));
       }
     } finally {
-      this.sweeping = false;
+      if (id === this.sweepId) this.sweeping = false;
     }
   }
 
@@ -189,16 +257,20 @@ export class Sliders {
     if (this.sweepPart !== null) this.setStrength(this.sweepPart, value);
   }
 
+  /** Closes the sweep row; a sweep still rendering is stopped. */
   clearSweep(): void {
     for (const f of this.sweepFrames) revokeUrl(f.url);
     this.sweepFrames = [];
     this.sweepPart = null;
-    this.sweeping = false;
+    if (this.sweeping) {
+      this.sweepId++;
+      this.sweeping = false;
+      this.host.interrupt();
+    }
   }
 
   dispose(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
+    this.stopScheduled();
     this.clearSweep();
   }
 }
