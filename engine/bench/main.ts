@@ -1,9 +1,12 @@
 /**
- * `npm run bench -- <suite> [--json] [--out FILE] [--model DIR]`: speed and memory benchmarks
- * that compare within one run (ratios) and print a table, or one JSON object with --json.
- * Suites arrive with the issues that own them.
+ * `npm run bench -- <suite> [--json] [--out FILE] [--model DIR] [--record]`: speed and memory
+ * benchmarks that compare within one run (ratios) and print a table, or one JSON object with
+ * --json. `--record` files the figures into the model's report.json as `bench_<suite>`
+ * (eval/record.ts), so the README's figures can be checked against what was measured.
  */
 import { UsageError, bool, parseFlags, str } from '../cli/usage.js';
+import { recordFigures } from '../eval/record.js';
+import { embeddedModelDir } from '../paths.js';
 import { report, type Figures } from './report.js';
 import { benchEngine } from './engine.js';
 import { benchRpc } from './rpc.js';
@@ -23,13 +26,17 @@ const SUITES: Record<string, { title: string; run: Suite }> = {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' }, model: { type: 'string' } }, true);
+    const flags = parseFlags(argv, { json: { type: 'boolean' }, out: { type: 'string' }, model: { type: 'string' }, record: { type: 'boolean' } }, true);
     const name = flags.positionals[0];
     const suite = name ? SUITES[name] : undefined;
     if (!suite) throw new UsageError(`${name ? `unknown suite "${name}"` : 'name a suite'}; suites: ${Object.keys(SUITES).join(', ')}`);
     const modelDir = str(flags, 'model');
     const figures = await suite.run(modelDir ? { modelDir } : {});
     await report(suite.title, figures, { json: bool(flags, 'json'), out: str(flags, 'out') });
+    if (bool(flags, 'record')) {
+      const file = await recordFigures(modelDir ?? embeddedModelDir(), name!, figures, new Date(), 'bench');
+      process.stderr.write(`bench ${name}: figures recorded in ${file} (bench_${name})\n`);
+    }
     return 0;
   } catch (error) {
     process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -15,13 +15,15 @@ function zooLike(): { modelDir: string; report: string } {
   return { modelDir, report };
 }
 
-describe('eval --record', () => {
+describe('eval --record and bench --record', () => {
   it('files the figures under eval_<suite> with the date and the denoiser hash, keeping every other key', async () => {
     const { modelDir, report } = zooLike();
     expect(reportFileFor(modelDir)).toBe(report);
     await recordFigures(modelDir, 'slideredit', { spearman: 0.5, n: 8 }, new Date('2026-11-28T12:00:00Z'));
     await recordFigures(modelDir, 'watermark', { bit_acc_clean: 0.9 }, new Date('2026-11-28T12:00:00Z'));
+    await recordFigures(modelDir, 'slideredit', { ratio: 0.8 }, new Date('2026-11-29T12:00:00Z'), 'bench');
     const saved = JSON.parse(readFileSync(report, 'utf8'));
+    expect(saved.bench_slideredit).toMatchObject({ ratio: 0.8, measured: '2026-11-29' });
     expect(saved.t2i_all_correct).toBe(0.5);
     expect(saved.eval_slideredit).toEqual({ spearman: 0.5, n: 8, measured: '2026-11-28', denoiser_sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(saved.eval_watermark).toMatchObject({ bit_acc_clean: 0.9 });
