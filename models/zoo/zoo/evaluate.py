@@ -280,10 +280,11 @@ def main(argv=None):
         "training": training_status(P),
         "details": details(P, model, judge),
     }
-    # the engine's suites file their own figures here (npm run eval -- SUITE --record: eval_<suite>,
-    # each with the denoiser's SHA-256 it measured); keep them, stale or not, for them to replace
+    # the engine's suites file their own figures here (npm run eval|bench -- SUITE --record:
+    # eval_<suite> / bench_<suite>, each with the denoiser's SHA-256 it measured); keep them, stale
+    # or not, for them to replace
     old = read_json(P.tiny / "report.json") if (P.tiny / "report.json").exists() else {}
-    report.update({k: v for k, v in old.items() if k.startswith("eval_")})
+    report.update({k: v for k, v in old.items() if k.startswith(("eval_", "bench_"))})
     write_json(P.tiny / "report.json", report)
     from .report_md import write_report_md
     write_report_md(P, report)
