@@ -1,6 +1,6 @@
 /**
  * Image helpers: object URLs for encoded bytes (every URL made here must be revoked by its
- * owner), MIME sniffing for bytes that come without a type, and a decode check that tells an
+ * owner, or released when shared), MIME sniffing for bytes that come without a type, and a decode check that tells an
  * image the browser can show from anything else.
  */
 
@@ -11,6 +11,39 @@ export function imageUrl(bytes: Uint8Array, mime: string): string {
 
 export function revokeUrl(url: string | null): void {
   if (url) URL.revokeObjectURL(url);
+}
+
+/** Shared URLs by their bytes (one Blob per source image, however many outputs show it as "before"). */
+const sharedByBytes = new WeakMap<Uint8Array, string>();
+const sharedRefs = new Map<string, { bytes: Uint8Array; refs: number }>();
+
+/**
+ * An object URL for `bytes` shared by every holder of the same bytes (the open image, shown as the
+ * "before" of each of its edits: one copy, not one per output). Give each back with `releaseUrl`;
+ * the last release revokes it.
+ */
+export function retainUrl(bytes: Uint8Array, mime: string): string {
+  let url = sharedByBytes.get(bytes);
+  const entry = url === undefined ? undefined : sharedRefs.get(url);
+  if (url === undefined || entry === undefined) {
+    url = imageUrl(bytes, mime);
+    sharedByBytes.set(bytes, url);
+    sharedRefs.set(url, { bytes, refs: 1 });
+    return url;
+  }
+  entry.refs++;
+  return url;
+}
+
+/** Gives back a URL from `retainUrl` (revoked when nobody holds it any more). */
+export function releaseUrl(url: string | null): void {
+  if (!url) return;
+  const entry = sharedRefs.get(url);
+  if (!entry) return;
+  if (--entry.refs > 0) return;
+  sharedRefs.delete(url);
+  sharedByBytes.delete(entry.bytes);
+  URL.revokeObjectURL(url);
 }
 
 function startsWith(bytes: Uint8Array, signature: readonly number[], offset = 0): boolean {

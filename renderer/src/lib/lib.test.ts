@@ -2,10 +2,10 @@
  * The small helpers: image sniffing and decode checks, model capabilities and sampler names,
  * PNG text and Atelier settings, zoom arithmetic, the status line.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { installImageDecoder } from '../../test/browser.js';
 import { BIG_MODEL, TINY_MODEL, atelierPng, metadata, pngBytes, pngChunk, textChunk } from '../../test/fake-engine.js';
-import { sniffImageMime } from './images.js';
+import { releaseUrl, retainUrl, sniffImageMime } from './images.js';
 import { editKindOf, editOutputSize, guidanceLabel, schedulerLabel, tabBlocker, tabOf } from './models.js';
 import { loadImageBytes } from './open-image.js';
 import { readPngSettings, readPngText } from './png-metadata.js';
@@ -145,5 +145,25 @@ describe('engine status', () => {
   it('counts down a reconnect', () => {
     const view = describeStatus({ ...base, connection: { ...connection, state: 'reconnecting', retryInMs: 2_400, lastError: 'socket closed' } });
     expect(view).toEqual({ tone: 'warn', text: 'Reconnecting in 3 s…', detail: 'The engine connection dropped. Last error: socket closed' });
+  });
+});
+
+describe('shared object URLs', () => {
+  it('gives every holder of the same bytes one URL, revoked at the last release', () => {
+    const bytes = pngBytes(4, 4);
+    const a = retainUrl(bytes, 'image/png');
+    const b = retainUrl(bytes, 'image/png');
+    expect(b).toBe(a);
+    expect(retainUrl(pngBytes(4, 4), 'image/png')).not.toBe(a); // other bytes, another URL
+    const revoke = vi.spyOn(URL, 'revokeObjectURL');
+    releaseUrl(a);
+    expect(revoke).not.toHaveBeenCalledWith(a); // still held once
+    releaseUrl(b);
+    expect(revoke).toHaveBeenCalledWith(a);
+    revoke.mockRestore();
+    const c = retainUrl(bytes, 'image/png'); // after the last release: a fresh URL
+    expect(c).not.toBe(a);
+    releaseUrl(c);
+    releaseUrl(null);
   });
 });

@@ -7,7 +7,7 @@
 import type { EngineClient, ConnectionStatus, Unsubscribe } from '../engine/client.js';
 import { codeOf, messageOf } from '../engine/errors.js';
 import { PROTOCOL_VERSION, type AtelierBridge, type EncodedImage, type EventData, type MethodResult, type ModelInfo, type ProviderName } from '../engine/protocol.js';
-import { imageUrl } from '../lib/images.js';
+import { retainUrl } from '../lib/images.js';
 import { editOutputSize, tabBlocker } from '../lib/models.js';
 import { loadImageBytes, loadImageFile, type LoadResult } from '../lib/open-image.js';
 import { readPngSettings, type PngSettings } from '../lib/png-metadata.js';
@@ -348,7 +348,7 @@ export class AtelierApp {
 
   private jobDone(data: EventData<'jobDone'>, context: JobContext): void {
     const before: BeforeImage | null = context.source
-      ? { url: imageUrl(context.source.bytes, context.source.mime), width: context.source.width, height: context.source.height }
+      ? { url: retainUrl(context.source.bytes, context.source.mime), width: context.source.width, height: context.source.height }
       : null;
     const item = this.history.add(data.jobId, data.file, data.metadata, data.image, before);
     if (context.purpose === 'sweep') return; // a sweep frame is kept in the history but the canvas stays

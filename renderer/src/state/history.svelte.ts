@@ -7,9 +7,9 @@
 import type { EngineClient } from '../engine/client.js';
 import { messageOf } from '../engine/errors.js';
 import type { EncodedImage, HistoryEntry, JobMetadata } from '../engine/protocol.js';
-import { imageUrl, revokeUrl } from '../lib/images.js';
+import { imageUrl, releaseUrl, revokeUrl } from '../lib/images.js';
 
-/** An image made in this session that an output was edited from. */
+/** An image made in this session that an output was edited from; `url` is shared (lib/images.ts retainUrl), so each holder releases it. */
 export interface BeforeImage {
   url: string;
   width: number;
@@ -39,7 +39,7 @@ export class HistoryItem {
   dispose(): void {
     revokeUrl(this.url);
     this.url = null;
-    revokeUrl(this.before?.url ?? null);
+    releaseUrl(this.before?.url ?? null);
   }
 }
 
@@ -84,7 +84,7 @@ export class History {
     const existing = this.find(jobId);
     if (existing) {
       existing.url ??= imageUrl(image.bytes, image.mime);
-      if (before) revokeUrl(before.url); // the item has its own
+      if (before) releaseUrl(before.url); // the item holds its own
       return existing;
     }
     const item = new HistoryItem(jobId, file, metadata, before, true);
