@@ -209,11 +209,11 @@ export class Engine {
 
   private async unloadCurrent(): Promise<void> {
     this.sliderEdit.clear();
-    if (this.adapters.active().length > 0) {
-      const listed = this.userAdapters().length > 0;
-      this.adapters.reset(); // adapters belong to the model they were set on
-      if (listed) this.emit('adaptersChanged', { adapters: [] });
-    }
+    // adapters belong to the model they were set on: the user's, the watermark's, and the methods'
+    // (SliderEdit's STLoRA), with the plan signatures of the old graphs; a reload starts clean
+    const listed = this.userAdapters().length > 0;
+    this.adapters.reset();
+    if (listed) this.emit('adaptersChanged', { adapters: [] });
     this.embedding.reset();
     if (!this.loaded) return;
     this.queue.cancelAll();

@@ -16,7 +16,7 @@ const USAGE = `usage: atelier <command> [flags]
 commands:
   generate --prompt TEXT [--negative-prompt TEXT] [--scheduler KIND] [--width W] [--height H]
   edit --image FILE --instruction TEXT              instruction edit (FLUX Kontext models)
-    SliderEdit: --strength "SUB-INSTRUCTION=VALUE" (repeatable, 0..2, 1 = as typed)  --parts "a|b|c"
+    SliderEdit: --strength "SUB-INSTRUCTION=VALUE" or "#N=VALUE" (repeatable, 0..2, 1 = as typed)  --parts "a|b|c"
       --sweep "SUB-INSTRUCTION" [--sweep-values 0,0.5,1,1.5,2] (--out gets the row, OUT-<i>-<value>.png each frame)
       --stlora FILE (instead of the model's own)
   img2img --image FILE --prompt TEXT [--strength X] [--negative-prompt TEXT] [--scheduler KIND]

@@ -29,6 +29,12 @@ describe('SliderEdit flags', () => {
     });
     expect(sliderPlan(instruction, { strength: ['make the square blue=2'], sweep: 'move it left', sweepValues: '0, 1,2' })?.sweep).toEqual({ part: 1, values: [0, 1, 2] });
     expect(frameFile('/out/row.png', 2, 1.5)).toBe('/out/row-2-1.5.png');
+    // the same words twice: a name given again takes the next part; "#N" names a part by number
+    const twice = 'make it bigger and make it bigger';
+    expect(sliderPlan(twice, { strength: ['make it bigger=0.5', 'make it bigger=1.5'] })?.strengths).toEqual([0.5, 1.5]);
+    expect(sliderPlan(twice, { strength: ['#2=0'], sweep: '#2' })).toMatchObject({ strengths: [1, 0], sweep: { part: 1 } });
+    expect(() => sliderPlan(twice, { strength: ['#3=0'] })).toThrow('--strength: there is no part #3; the instruction has 2');
+    expect(() => sliderPlan(twice, { strength: ['make it bigger=0', 'make it bigger=1', 'make it bigger=2'] })).toThrow('"make it bigger" is given twice');
   });
 
   it('lays sweep frames side by side', () => {

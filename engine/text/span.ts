@@ -96,6 +96,11 @@ function spanOfRange(prompt: string, from: number, to: number, full: readonly nu
   return { start, end: Math.max(end, start + 1) };
 }
 
+/** The tokens of the characters [from, to) of `prompt` (a token cut by an edge included), as ranges of `encode(prompt)`. */
+export function rangeSpan(prompt: string, from: number, to: number, encode: Encode): TokenSpan {
+  return spanOfRange(prompt, from, to, encode(prompt), encode);
+}
+
 /**
  * Every occurrence of `phrase` in `prompt` as token ranges of `encode(prompt)` (ids without special
  * tokens), in order; [] when the phrase is empty or not in the prompt.

@@ -14,7 +14,7 @@ import { buildFromClipVocabulary, buildFromSpmModel, type BuiltTokenizer, type T
 import type { ClipVocabulary } from './clip-json.js';
 import type { HfTokenizer } from './hf.js';
 import { loadTokenizerFolder, vocabularyFile } from './folder.js';
-import { phraseSpans, type TokenSpan } from './span.js';
+import { phraseSpans, rangeSpan, type TokenSpan } from './span.js';
 import type { SpmModel } from './spm-model.js';
 
 export type { TokenSpan } from './span.js';
@@ -121,6 +121,12 @@ export class TextTokenizer {
    */
   tokenSpans(prompt: string, phrase: string): TokenSpan[] {
     return phraseSpans(prompt, phrase, (text) => this.encodeBare(text)).map((span) => ({ start: span.start + this.prefix, end: span.end + this.prefix }));
+  }
+
+  /** The tokens of the characters [from, to) of `prompt`, as indices into `encode(prompt, n).ids` (see tokenSpans). */
+  rangeSpan(prompt: string, from: number, to: number): TokenSpan {
+    const span = rangeSpan(prompt, from, to, (text) => this.encodeBare(text));
+    return { start: span.start + this.prefix, end: span.end + this.prefix };
   }
 
   /** The first occurrence of `phrase` in `prompt` (see tokenSpans), or null. */

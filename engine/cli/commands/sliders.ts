@@ -9,7 +9,8 @@
  *   --stlora FILE                        an STLoRA instead of the model's own
  * A sweep writes one row image (frames left to right, in the order of the values) to --out, and
  * each frame beside it as OUT-<index>-<value>.png; without --out the frames go to the history.
- * Part names match case-insensitively, ignoring surrounding spaces. Bad flags exit with code 2.
+ * Part names match case-insensitively, ignoring surrounding spaces; "#N" names the N-th part, and a
+ * name given again in --strength takes the next part of that text. Bad flags exit with code 2.
  */
 import path from 'node:path';
 import type { Engine } from '../../engine.js';
@@ -48,11 +49,19 @@ function strengthValue(raw: string, what: string): number {
   return n;
 }
 
-function partIndex(parts: InstructionPart[], name: string, flag: string): number {
-  const wanted = name.trim().toLowerCase();
-  const i = parts.findIndex((p) => p.text.toLowerCase() === wanted);
-  if (i < 0) throw new UsageError(`${flag}: "${name.trim()}" is not a sub-instruction; they are: ${parts.map((p) => `"${p.text}"`).join(', ')}`);
-  return i;
+/** The part `name` names: "#N" (1-based), else the first part of that text not in `taken`. */
+function partIndex(parts: InstructionPart[], name: string, flag: string, taken: ReadonlySet<number> = new Set()): number {
+  const raw = name.trim();
+  const numbered = /^#(\d+)$/.exec(raw);
+  if (numbered) {
+    const i = Number(numbered[1]) - 1;
+    if (i < 0 || i >= parts.length) throw new UsageError(`${flag}: there is no part ${raw}; the instruction has ${parts.length}`);
+    return i;
+  }
+  const wanted = raw.toLowerCase();
+  const matches = parts.flatMap((p, i) => (p.text.toLowerCase() === wanted ? [i] : []));
+  if (matches.length === 0) throw new UsageError(`${flag}: "${raw}" is not a sub-instruction; they are: ${parts.map((p) => `"${p.text}"`).join(', ')}`);
+  return matches.find((i) => !taken.has(i)) ?? matches[0]!;
 }
 
 /** The slider flags as a plan, or null when none was given (a plain edit). */
@@ -70,7 +79,7 @@ export function sliderPlan(instruction: string, flags: { strength: string[]; par
   for (const item of flags.strength) {
     const eq = item.lastIndexOf('=');
     if (eq <= 0) throw new UsageError(`--strength must look like "SUB-INSTRUCTION=VALUE", got "${item}"`);
-    const i = partIndex(parts, item.slice(0, eq), '--strength');
+    const i = partIndex(parts, item.slice(0, eq), '--strength', seen);
     if (seen.has(i)) throw new UsageError(`--strength: "${parts[i]!.text}" is given twice`);
     seen.add(i);
     strengths[i] = strengthValue(item.slice(eq + 1), `--strength "${parts[i]!.text}"`);

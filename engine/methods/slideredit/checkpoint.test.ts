@@ -1,6 +1,6 @@
 /**
- * Where a model's SliderEdit checkpoints are found: its atelier.json, a slideredit/ folder beside
- * it (slideredit.json in the zoo's form, or the default file names), one inside it, the zoo's
+ * Where a model's SliderEdit checkpoints are found: its atelier.json, a slideredit/ folder inside
+ * it, one beside it (slideredit.json in the zoo's form, or the default file names), the zoo's
  * adapter test set; a job's own file first; clear errors for broken references.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -32,16 +32,17 @@ describe('SliderEdit checkpoints of a model', () => {
     expect(findCheckpoints(model)).toMatchObject({ stlora: st, gstlora: gst });
   });
 
-  it('falls back to the default names, a folder inside the model, then the zoo adapter set', () => {
+  it('falls back to the default names, a folder inside the model, one beside it, then the zoo adapter set', () => {
     const { root, model } = layout();
     expect(findCheckpoints(model)).toBeNull();
     const zoo = touch(path.join(root, 'adapters', 'stlora.slideredit.safetensors'));
     expect(findCheckpoints(model)).toMatchObject({ stlora: zoo, gstlora: null });
-    const inside = touch(path.join(model, 'slideredit', 'stlora.safetensors'));
-    expect(findCheckpoints(model)?.stlora).toBe(inside);
     const beside = touch(path.join(root, 'slideredit', 'stlora.safetensors'));
     const gst = touch(path.join(root, 'slideredit', 'gstlora.safetensors'));
     expect(findCheckpoints(model)).toMatchObject({ stlora: beside, gstlora: gst });
+    // the model's own folder wins over a sibling one (which may belong to another model)
+    const inside = touch(path.join(model, 'slideredit', 'stlora.safetensors'));
+    expect(findCheckpoints(model)).toMatchObject({ stlora: inside, gstlora: null });
   });
 
   it('takes the model manifest\'s "slideredit" section first', () => {

@@ -2,11 +2,12 @@
  * Which SliderEdit checkpoints go with a model. A job may name an STLoRA file itself; otherwise the
  * model folder says, in this order:
  * 1. `atelier.json` field `slideredit: { stlora, gstlora? }` (paths relative to the model folder);
- * 2. `slideredit/` beside the model folder (the zoo's models/tiny/slideredit/): `slideredit.json`
- *    naming them (`"stlora": "f.safetensors"` or `"stlora": {"file": "f.safetensors", ...}`, the
- *    same for `gstlora`), else `stlora.safetensors` / `gstlora.safetensors`;
- * 3. `slideredit/` inside the model folder, the same way (a real FLUX-Kontext folder a user put
- *    SliderEdit's released checkpoint into);
+ * 2. `slideredit/` inside the model folder (a real FLUX-Kontext folder a user put SliderEdit's
+ *    released checkpoint into): `slideredit.json` naming them (`"stlora": "f.safetensors"` or
+ *    `"stlora": {"file": "f.safetensors", ...}`, the same for `gstlora`), else
+ *    `stlora.safetensors` / `gstlora.safetensors`;
+ * 3. `slideredit/` beside the model folder, the same way (the zoo's models/tiny/slideredit/); the
+ *    model's own folder comes first, since a sibling folder may hold another model's checkpoints;
  * 4. the zoo's adapter test set beside the model (`adapters/stlora.slideredit.safetensors`).
  * Files are read by engine/adapters (any key format; SliderEdit's own bare module names included).
  */
@@ -58,7 +59,8 @@ export function findCheckpoints(modelDir: string): SliderEditCheckpoints | null 
     const stlora = fileField(record, 'stlora', modelDir, `${atelier} slideredit`);
     if (stlora) return { stlora, gstlora: fileField(record, 'gstlora', modelDir, `${atelier} slideredit`), origin: atelier };
   }
-  const found = fromFolder(path.join(modelDir, '..', 'slideredit')) ?? fromFolder(path.join(modelDir, 'slideredit'));
+  // the model's own folder first: a sibling slideredit/ may hold another model's checkpoints
+  const found = fromFolder(path.join(modelDir, 'slideredit')) ?? fromFolder(path.join(modelDir, '..', 'slideredit'));
   if (found) return found;
   const zoo = path.join(modelDir, '..', 'adapters', 'stlora.slideredit.safetensors');
   return existsSync(zoo) ? { stlora: path.resolve(zoo), gstlora: null, origin: path.dirname(path.resolve(zoo)) } : null;
@@ -75,7 +77,7 @@ export function stloraFor(modelDir: string, explicit?: string): string {
   if (!found) {
     throw new EngineError(
       'invalid_params',
-      `${modelDir} has no SliderEdit STLoRA (looked in its atelier.json "slideredit", ${path.join(modelDir, '..', 'slideredit')} and ${path.join(modelDir, 'slideredit')}); give one with the job`,
+      `${modelDir} has no SliderEdit STLoRA (looked in its atelier.json "slideredit", ${path.join(modelDir, 'slideredit')} and ${path.join(modelDir, '..', 'slideredit')}); give one with the job`,
     );
   }
   return found.stlora;

@@ -61,6 +61,19 @@ describe('SliderEdit in the engine (Kontext twin)', () => {
     await expect(engine.runJob({ ...request, sliders: { parts: [], strengths: [1] } })).rejects.toThrow('2 sub-instructions but 1 strengths');
   });
 
+  it('keeps the sliders working after the model is loaded again (the STLoRA is installed anew)', async () => {
+    const request = { kind: 'edit' as const, image: png, instruction: 'make the square blue, then move it left', seed: 9 };
+    const pixels = async (bytes: Uint8Array) => Buffer.from((await decodeImage(bytes, { name: 'output' })).data);
+    const slid = await pixels((await engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 2] } })).image.bytes);
+    const plain = await pixels((await engine.runJob(request)).image.bytes);
+    expect(slid.equals(plain)).toBe(false);
+    await engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 2] } }); // the STLoRA in place when the model goes
+    await engine.loadModel(engine.listModels()[0]!.id, 'cpu');
+    expect(engine.adapters.methodAdapters()).toEqual([]);
+    const again = await pixels((await engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 2] } })).image.bytes);
+    expect(again.equals(slid)).toBe(true);
+  });
+
   it('the protocol refuses strengths out of [0, 2] and unknown slider fields', () => {
     const base = { kind: 'edit', image: new Uint8Array(1), instruction: 'x' };
     expect(EditJob.safeParse({ ...base, sliders: { parts: [], strengths: [2.5] } }).success).toBe(false);

@@ -19,7 +19,7 @@ import type { Pipeline, RunHooks } from '../../pipelines/pipeline.js';
 import { findCheckpoints, stloraFor } from './checkpoint.js';
 import { SliderEditSession, type RenderInput } from './session.js';
 import { partSpans } from './spans.js';
-import { locateParts, splitInstruction, type InstructionPart } from './split.js';
+import { instructionParts, type InstructionPart } from './split.js';
 
 export interface SliderRequest {
   /** The user's split ([] or absent: automatic). */
@@ -107,7 +107,7 @@ export class SliderEditRunner {
 
   /** The split of an instruction with each part's T5 tokens (when a pipeline can say them). */
   parts(instruction: string, parts: readonly string[] | undefined, pipeline: Pipeline | null): PartInfo[] {
-    const located: InstructionPart[] = parts && parts.length > 0 ? locateParts(instruction, parts) : splitInstruction(instruction);
+    const located: InstructionPart[] = instructionParts(instruction, parts); // the checks a run applies (count, empty)
     const stages = pipeline?.editStages;
     if (!stages) return located.map((p) => ({ ...p, tokens: null }));
     const { tokenizer, maxLength } = stages.t5();

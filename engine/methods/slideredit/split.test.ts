@@ -23,6 +23,8 @@ describe('splitInstruction', () => {
   it('matches whole words only', () => {
     expect(texts('put a candle on the sand')).toEqual(['put a candle on the sand']);
     expect(texts('paint the android thenar')).toEqual(['paint the android thenar']);
+    expect(texts('make it black-and-white and move it left')).toEqual(['make it black-and-white', 'move it left']);
+    expect(texts('a then-new look, then blur')).toEqual(['a then-new look', 'blur']);
     expect(texts('make it blue')).toEqual(['make it blue']);
   });
 
@@ -54,6 +56,7 @@ describe('the user\'s split', () => {
     expect(() => locateParts(instruction, ['make it green'])).toThrow('sub-instruction "make it green" is not part of the instruction');
     expect(() => locateParts(instruction, ['move it left', 'make the circle blue'])).toThrow('sub-instruction "make the circle blue" is out of order in the instruction');
     expect(() => locateParts(instruction, ['  '])).toThrow('sub-instruction 1 is empty');
+    expect(() => locateParts(instruction, ['move it', 'move it'])).toThrow('sub-instruction "move it" is named 2 times but occurs once in the instruction');
     expect(() => locateParts(instruction, [])).toThrow(EngineError);
     expect(() => locateParts(instruction, Array.from({ length: 17 }, () => 'it'))).toThrow('at most 16');
   });

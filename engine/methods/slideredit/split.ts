@@ -22,8 +22,8 @@ export interface InstructionPart {
   end: number;
 }
 
-/** A comma, a semicolon, or "and" / "then" as a whole word. */
-const SEPARATOR = /[,;]|\b(?:and|then)\b/gi;
+/** A comma, a semicolon, or "and" / "then" as a whole word (not inside "black-and-white"). */
+const SEPARATOR = /[,;]|(?<![\w-])(?:and|then)(?![\w-])/gi;
 
 export const MAX_PARTS = 16;
 
@@ -67,8 +67,12 @@ export function locateParts(instruction: string, parts: readonly string[]): Inst
     let at = instruction.indexOf(text, from);
     if (at < 0 && sameLength) at = lower.indexOf(text.toLowerCase(), from);
     if (at < 0) {
-      const anywhere = sameLength ? lower.includes(text.toLowerCase()) : instruction.includes(text);
-      throw new EngineError('invalid_params', `sub-instruction "${text}" is ${anywhere ? 'out of order in' : 'not part of'} the instruction "${instruction}"`);
+      const haystack = sameLength ? lower : instruction;
+      const needle = sameLength ? text.toLowerCase() : text;
+      const occurs = haystack.split(needle).length - 1;
+      const named = parts.slice(0, i + 1).filter((p) => (sameLength ? p.trim().toLowerCase() : p.trim()) === needle).length;
+      const why = occurs === 0 ? 'is not part of' : named > occurs ? `is named ${named} times but occurs ${occurs === 1 ? 'once' : `${occurs} times`} in` : 'is out of order in';
+      throw new EngineError('invalid_params', `sub-instruction "${text}" ${why} the instruction "${instruction}"`);
     }
     located.push({ text: instruction.slice(at, at + text.length), start: at, end: at + text.length });
     from = at + text.length;

@@ -66,8 +66,19 @@ describe('token spans with the FLUX twin\'s T5 tokenizer (Unigram)', () => {
     expect(() => partSpans(t5, fit.start, instruction, parts)).toThrow('sub-instruction "move it left" lies beyond the text encoder\'s');
   });
 
-  it('says when a part is not a run of tokens', () => {
-    expect(() => partSpans(t5, 512, 'make it blue', [{ text: 'purple', start: 0, end: 6 }])).toThrow('sub-instruction "purple": its T5 tokens');
+  it('says when a part is not at its place in the instruction', () => {
+    expect(() => partSpans(t5, 512, 'make it blue', [{ text: 'purple', start: 0, end: 6 }])).toThrow('sub-instruction "purple": not found at characters 0-6');
+  });
+
+  it('gives a part its own tokens when its words tokenize differently there (a quoted word)', () => {
+    const instruction = 'make it red and add "red" text';
+    const parts = locateParts(instruction, ['make it red', 'red']);
+    const spans = partSpans(t5, 512, instruction, parts);
+    expect(spans[1]!.start).toBeGreaterThanOrEqual(spans[0]!.end); // not the first part's "red"
+    const ids = t5.encode(instruction, 512).ids;
+    const quoted = t5.rangeSpan(instruction, parts[1]!.start, parts[1]!.end);
+    expect(spans[1]).toEqual(quoted);
+    expect(ids.slice(spans[1]!.start, spans[1]!.end).length).toBeGreaterThan(0);
   });
 });
 
