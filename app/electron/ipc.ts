@@ -81,7 +81,14 @@ export function registerIpc(relay: RpcRelay, window: () => BrowserWindow | null)
     const options = { defaultPath: name, filters: [{ name: 'PNG image', extensions: ['png'] }] };
     const result = win ? await dialog.showSaveDialog(win, options) : await dialog.showSaveDialog(options);
     if (result.canceled || !result.filePath) return null;
-    await writeFileAtomic(result.filePath, bytes); // overwriting a chosen file never leaves it torn
+    try {
+      await writeFileAtomic(result.filePath, bytes); // overwriting a chosen file never leaves it torn
+    } catch (error) {
+      // a folder where the file may be overwritten but no file created (no temporary file): write in place
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EACCES' && code !== 'EPERM') throw error;
+      await fs.writeFile(result.filePath, bytes);
+    }
     return result.filePath;
   });
 }

@@ -61,6 +61,17 @@ export function readEntryMeta<T extends SourceIdentity>(dir: string, accept: (me
   return accept(value as T) ? (value as T) : null;
 }
 
+/** The committed entries' folders (builds in progress and dead ones left out). */
+export function entryFolders(cacheDir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(cacheDir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => !n.includes(TEMP_MARK)).map((n) => path.join(cacheDir, n));
+}
+
 /** A new, empty temporary folder to build the entry `key` in. */
 export function startEntry(cacheDir: string, key: string): string {
   const temp = path.join(cacheDir, `${key}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -132,7 +143,7 @@ export function pruneEntries(cacheDir: string, options: PruneOptions = {}): void
       // gone already
     }
   }
-  let entries = names.filter((n) => !n.includes(TEMP_MARK)).map((n) => path.join(cacheDir, n)).filter((d) => d !== options.keep);
+  let entries = entryFolders(cacheDir).filter((d) => d !== options.keep);
   const stuck = new Set<string>();
   for (let removed = true; removed; ) {
     removed = false;

@@ -18,9 +18,9 @@
  * beside the source graph instead, with a notice; if that folder is read-only the error says so.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { abandonEntry, commitEntry, identify, pruneEntries, readEntryMeta, startEntry, type SourceIdentity } from '../cache/entry-folders.js';
+import { abandonEntry, commitEntry, entryFolders, identify, pruneEntries, readEntryMeta, startEntry, type SourceIdentity } from '../cache/entry-folders.js';
 import { linkData } from '../cache/external-data-links.js';
 import { EngineError, messageOf } from '../errors.js';
 import { parseModel, serializeModel } from '../onnx/proto.js';
@@ -90,8 +90,7 @@ export function prepareGraph(source: string, options: GraphPreparation): Prepare
   mkdirSync(options.cacheDir, { recursive: true });
 
   // Fast path: an entry for this path, size and mtime.
-  for (const name of readdirSync(options.cacheDir)) {
-    const dir = path.join(options.cacheDir, name);
+  for (const dir of entryFolders(options.cacheDir)) {
     const meta = readEntryMeta<EntryMeta>(dir);
     if (!meta || meta.source !== real || meta.size !== identity.size || meta.mtimeMs !== identity.mtimeMs || meta.rewrites !== rewriteKey) continue;
     if (meta.unchanged) return { file: source, changes: [], notice: null };

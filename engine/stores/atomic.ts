@@ -14,18 +14,22 @@ function tempFor(file: string): string {
 }
 
 export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true });
-  const temp = tempFor(file);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  // a symbolic link is written through (the link stays), and an existing file keeps its permissions
+  const target = await fs.realpath(file).catch(() => file);
+  const mode = await fs.stat(target).then((s) => s.mode & 0o7777, () => null);
+  const dir = path.dirname(target);
+  const temp = tempFor(target);
   try {
     const handle = await fs.open(temp, 'w');
     try {
       await handle.writeFile(data);
+      if (mode !== null) await handle.chmod(mode);
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await fs.rename(temp, file);
+    await fs.rename(temp, target);
   } catch (error) {
     await fs.rm(temp, { force: true });
     throw error;
@@ -56,13 +60,20 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Makes the rename durable; not supported on every platform (Windows), where it is skipped. */
+/**
+ * Makes the rename durable where the file system allows it: skipped on Windows, and a folder that
+ * cannot be opened or synced (some network and FUSE mounts) does not fail a write that is done.
+ */
 async function syncDirectory(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
-  const handle = await fs.open(dir, 'r');
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const handle = await fs.open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // the data and the rename are done; only their durability across a power cut is not confirmed
   }
 }

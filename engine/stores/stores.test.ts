@@ -42,6 +42,20 @@ describe('writeFileAtomic', () => {
     expect(readdirSync(dir).sort()).toEqual(['blocker', 'keep.txt']);
   });
 
+  it('writes through a symbolic link and keeps the file\'s permissions', async () => {
+    const dir = tempDir();
+    const real = path.join(dir, 'real.png');
+    await fs.writeFile(real, 'old');
+    await fs.chmod(real, 0o640);
+    const link = path.join(dir, 'link.png');
+    await fs.symlink(real, link);
+    await writeFileAtomic(link, 'new');
+    expect((await fs.lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await fs.readFile(real, 'utf8')).toBe('new');
+    expect((await fs.stat(real)).mode & 0o777).toBe(0o640);
+    expect(readdirSync(dir).sort()).toEqual(['link.png', 'real.png']);
+  });
+
   it('has a synchronous twin with the same guarantees', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'meta.json');

@@ -100,10 +100,15 @@ describe('adapters panel', () => {
     await waitFor(() => expect(engine.adapterCalls).toHaveLength(1));
     // a slow bake: the engine answers when the test says so
     const pending: Array<() => void> = [];
+    // like the real engine, it reports the new list (adaptersChanged) before its reply
     engine.overrides.setAdapters = (p) =>
       new Promise((resolve) => {
         engine.adapterCalls.push(p.adapters.map((a) => ({ ...a })));
-        pending.push(() => resolve({ adapters: [] }));
+        pending.push(() => {
+          const adapters = p.adapters.map((a) => ({ ...a, name: 'style.safetensors', perToken: false, allowPartial: false }));
+          engine.emit('adaptersChanged', { adapters });
+          resolve({ adapters });
+        });
       });
     const slider = byTestId<HTMLInputElement>('adapter-weight');
     for (const value of ['0.5', '0.6', '0.7']) await fireEvent.change(slider, { target: { value } });
@@ -112,17 +117,19 @@ describe('adapters panel', () => {
     pending.shift()!();
     await waitFor(() => expect(engine.adapterCalls).toHaveLength(3)); // the two later changes, as one list
     expect(engine.adapterCalls[2]![0]!.weight).toBe(0.7);
-    // that call fails: the panel returns to what the engine last reported (weight 1), not to 0.5 or 0.6
+    expect(text('adapter-weight-value')).toBe('0.70'); // the engine's report of the 0.5 list did not undo it
+    // the next call fails: the panel returns to what the engine last reported (0.7), not to 1.5
     pending.shift()!();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(engine.adapterCalls).toHaveLength(3);
+    expect(text('adapter-weight-value')).toBe('0.70');
     const failing = new Promise<void>((resolve) => (engine.overrides.setAdapters = () => {
       resolve();
       throw new Error('out of memory while baking');
     }));
     await fireEvent.change(slider, { target: { value: '1.5' } });
     await failing;
-    await waitFor(() => expect(text('adapter-weight-value')).toBe('1.00'));
+    await waitFor(() => expect(text('adapter-weight-value')).toBe('0.70')); // the engine's last list
     expect(app.adapters.error).toMatch(/out of memory/);
   });
 });

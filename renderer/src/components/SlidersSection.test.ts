@@ -235,6 +235,19 @@ describe('instruction sliders', () => {
     expect(toastTexts()).toEqual([]);
   });
 
+  it('a slider move pending when the user switches to Generate and runs cancels nothing', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.keyDown(sliders()[0]!, { key: 'Home' });
+    await fireEvent.click(byTestId('mode-generate'));
+    await fireEvent.input(byTestId<HTMLTextAreaElement>('prompt'), { target: { value: 'a red circle' } });
+    await fireEvent.click(byTestId('run'));
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // past the slider's debounce
+    expect(engine.calls('runJob')[0]!.kind).toBe('generate');
+    expect(engine.calls('cancel')).toEqual([]);
+    expect(sliderJobs(engine)).toEqual([]);
+  });
+
   it('Run right after a new instruction never sends the old parts', async () => {
     const { engine } = await editWithImage();
     await fireEvent.keyDown(sliders()[2]!, { key: 'Home' });

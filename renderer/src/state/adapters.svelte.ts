@@ -42,9 +42,18 @@ export class Adapters {
 
   constructor(private readonly client: EngineClient) {}
 
-  /** Follows the engine's list, keeping what this window knows of each file. */
+  /**
+   * Follows the engine's list, keeping what this window knows of each file. While this window's
+   * own list is being sent, the engine's reports of the lists before it only update what a failure
+   * would return to; the panel takes the engine's list when the sends are done.
+   */
   fromEngine(active: readonly ActiveAdapter[]): void {
     this.lastActive = active.map((a) => ({ ...a }));
+    if (this.inFlight) return;
+    this.showList(active);
+  }
+
+  private showList(active: readonly ActiveAdapter[]): void {
     const listed = active.map((a) => ({ id: a.id, name: a.name, info: this.infos.get(a.id) ?? null, enabled: a.enabled, weight: a.weight, mode: a.mode }));
     // files added here but never applied (switched off on arrival) stay listed
     const kept = this.items.filter((i) => !active.some((a) => a.id === i.id) && !i.enabled);
@@ -88,6 +97,7 @@ export class Adapters {
     }
     const sending = this.drain().finally(() => {
       this.inFlight = null;
+      this.showList(this.lastActive);
     });
     this.inFlight = sending;
     return sending;
@@ -113,6 +123,6 @@ export class Adapters {
   private rollBack(): void {
     const active = new Set(this.lastActive.map((a) => a.id));
     this.items = this.items.map((i) => (active.has(i.id) ? i : { ...i, enabled: false }));
-    this.fromEngine(this.lastActive);
+    this.showList(this.lastActive);
   }
 }

@@ -65,6 +65,8 @@ export class AtelierApp {
   private readonly unsubscribe: Unsubscribe[] = [];
   private filePicker: (() => void) | null = null;
   private syncGeneration = 0;
+  /** Run was pressed and is waiting for the split of new text: a second press does nothing. */
+  private starting = false;
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
   private resyncAttempts = 0;
 
@@ -292,15 +294,25 @@ export class AtelierApp {
   }
 
   async run(): Promise<void> {
+    if (this.job.busy || this.starting || this.runBlocker !== null || !this.session.model) return;
+    this.starting = true;
+    try {
+      // sliders go with the instruction they were split from (waiting for the split of new text)
+      const wantsSliders = this.settings.kind === 'edit' && this.sliders.available && this.sliders.engaged;
+      const withSliders = wantsSliders && (await this.sliders.readyFor(this.settings.instruction)) && this.sliders.engaged;
+      await this.startRun(withSliders);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async startRun(withSliders: boolean): Promise<void> {
     const model = this.session.model;
     if (this.job.busy || this.runBlocker !== null || !model) return;
     const source = this.settings.mode === 'edit' ? this.workspace.source : null;
-    const built = this.settings.buildRequest(source?.bytes ?? null);
+    const built = this.settings.buildRequest(source?.bytes ?? null); // rolls an unlocked seed: after every await
     if (!built) return;
-    // sliders go with the instruction they were split from (waiting for the split of new text)
-    const withSliders = built.kind === 'edit' && this.sliders.available && this.sliders.engaged && (await this.sliders.readyFor(built.instruction)) && this.sliders.engaged;
-    if (this.job.busy) return;
-    const request = withSliders ? { ...built, sliders: this.sliders.request } : built;
+    const request = built.kind === 'edit' && withSliders ? { ...built, sliders: this.sliders.request } : built;
     const size =
       request.kind === 'generate'
         ? { width: request.width ?? model.defaults.width, height: request.height ?? model.defaults.height }
@@ -309,6 +321,7 @@ export class AtelierApp {
       kind: request.kind,
       ...size,
       source: source ? { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height } : null,
+      purpose: 'run',
     };
     await this.job.start(request, context);
   }
@@ -325,15 +338,19 @@ export class AtelierApp {
    * cancelled, failed).
    */
   async renderSliders(sliders: SliderRequest, purpose: 'slider' | 'sweep' = 'slider'): Promise<EncodedImage | null> {
+    const eligible = (): boolean =>
+      this.runBlocker === null && this.session.model !== null && this.workspace.source !== null && this.settings.kind === 'edit' && this.sliders.forInstruction === this.settings.instruction;
+    if (!eligible()) return null; // nothing is cancelled for a render that would not run
     if (this.job.busy) {
-      await this.job.cancel(true);
+      // a slider render or sweep frame it replaces goes quietly; the user's own Run says it was cancelled
+      const replaced = this.job.context?.purpose;
+      await this.job.cancel(replaced === 'slider' || replaced === 'sweep');
       await this.job.idle();
-      if (this.job.busy) return null;
+      if (this.job.busy || !eligible()) return null;
     }
     const model = this.session.model;
     const source = this.workspace.source;
-    if (this.runBlocker !== null || !model || !source || this.settings.kind !== 'edit') return null;
-    if (this.sliders.forInstruction !== this.settings.instruction) return null;
+    if (!model || !source) return null;
     const request = this.settings.buildRequest(source.bytes, { reuseSeed: true });
     if (!request || request.kind !== 'edit') return null;
     const context: JobContext = {

@@ -143,9 +143,8 @@ export class Job {
    * replaced (a newer slider position), so the user is not told it was cancelled.
    */
   async cancel(quiet = false): Promise<void> {
-    if (!this.busy) return;
-    if (quiet) this.quietCancel = true;
-    if (this.phase === 'cancelling') return;
+    if (!this.busy || this.phase === 'cancelling') return; // a cancel in progress keeps its own wording
+    this.quietCancel = quiet;
     const jobId = this.jobId;
     const before = this.phase;
     this.phase = 'cancelling';
