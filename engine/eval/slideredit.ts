@@ -232,7 +232,7 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
         const evidence = judged.map((j) => evidenceOf(j, p.item, part));
         const rho = spearman(STRENGTHS, progress);
         evidenceCorrelations.push(spearman(STRENGTHS, evidence));
-        if (rho === 0) flat++;
+        if (progress.every((v) => v === progress[0])) flat++; // the judge saw no change (not merely rho 0)
         correlations.push(rho);
         byKind.set(part.kind, [...(byKind.get(part.kind) ?? []), rho]);
         const frameAttributes = judged.map(attributes);
