@@ -1,6 +1,7 @@
 /**
  * The real renderer in Chromium against the real engine through the web shell, on the embedded
- * default model: open an image, run jobs with live step previews, cancel, survive an engine crash,
+ * default model: open an image, run jobs with live step previews, move an instruction slider (the
+ * STLoRA takes the red out of "make the square red"), cancel, survive an engine crash,
  * refuse a wrong token. Also saves a screenshot of the editor (e2e/.artifacts/screenshot.png;
  * with UPDATE_SCREENSHOT=1 it replaces assets/screenshot.png, the README's picture).
  */
@@ -48,6 +49,28 @@ async function setNumber(page: Page, testId: string, value: number): Promise<voi
   const field = page.getByTestId(testId);
   await field.fill(String(value));
   await field.press('Enter');
+}
+
+/** Mean colour of the shown output's non-background pixels (those far from white). */
+async function squareColour(page: Page): Promise<{ red: number; blue: number }> {
+  return page.locator('[data-testid="canvas-image"][data-kind="output"]').evaluate((img: HTMLImageElement) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const context = canvas.getContext('2d')!;
+    context.drawImage(img, 0, 0);
+    const d = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let red = 0;
+    let blue = 0;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i]! + d[i + 1]! + d[i + 2]! > 600) continue; // background
+      red += d[i]!;
+      blue += d[i + 2]!;
+      n++;
+    }
+    return { red: red / Math.max(1, n), blue: blue / Math.max(1, n) };
+  });
 }
 
 async function sourcePng(): Promise<Buffer> {
@@ -101,6 +124,33 @@ describe('web shell, end to end', () => {
     const shot = path.join(artifacts, 'screenshot.png');
     await page.screenshot({ path: shot });
     if (process.env.UPDATE_SCREENSHOT === '1') copyFileSync(shot, path.join(root, 'assets', 'screenshot.png'));
+    await page.close();
+  });
+
+  it('moves an instruction slider: the edit re-renders on the real engine with the STLoRA', async () => {
+    const page = await openEditor();
+    await page.getByTestId('file-input').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await sourcePng() });
+    await page.locator('[data-testid="mode-edit"][aria-selected="true"]').waitFor({ state: 'visible' });
+    await page.getByTestId('prompt').fill('make the square red and move it to the left');
+    await setNumber(page, 'steps', 20);
+    await setNumber(page, 'seed', 7);
+    await expect.poll(() => page.getByTestId('slider-chip').count()).toBe(2);
+    const slider = page.getByTestId('slider').first();
+    await expect(slider.getAttribute('aria-disabled')).resolves.toBe('false'); // the embedded model has its STLoRA
+    await page.getByTestId('run').click();
+    await page.locator('[data-testid="canvas-image"][data-kind="output"]').waitFor({ state: 'visible', timeout: 60_000 });
+    await expectText(page, 'run', /^Run$/);
+    const plain = await squareColour(page);
+    const outputs = await page.getByTestId('history-item').count();
+    // "make the square red" to strength 0: the same edit from the same noise, without the red
+    await slider.focus();
+    await slider.press('Home');
+    await expect.poll(() => page.getByTestId('history-item').count(), { timeout: 60_000 }).toBe(outputs + 1);
+    await expect.poll(() => page.getByTestId('sliders-pending').count(), { timeout: 60_000 }).toBe(0);
+    await expect(page.locator('[data-testid="toast"][data-kind="error"]').count()).resolves.toBe(0);
+    const slid = await squareColour(page);
+    expect(plain.red).toBeGreaterThan(plain.blue);
+    expect(slid.blue).toBeGreaterThan(slid.red);
     await page.close();
   });
 
