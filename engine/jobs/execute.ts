@@ -2,7 +2,8 @@
  * One job on the loaded model, from request to saved output: defaults filled in from the model,
  * the source image decoded and sized, the pipeline (or SliderEdit's runner) run with step
  * progress and previews, the output refused when the watermark changed while it ran (it could not
- * be labelled), then encoded as a PNG with its metadata and saved to the history. The engine
+ * be labelled), then encoded as a PNG with its metadata and saved to the history (a slider render
+ * that replaces an earlier one removes it once saved). The engine
  * (engine.ts) queues jobs and calls this with what it owns.
  */
 import { randomInt } from 'node:crypto';
@@ -29,6 +30,8 @@ export interface JobOutput {
   image: EncodedImage;
   file: string;
   metadata: JobMetadata;
+  /** The superseded slider render removed from the history (EditJob.replaces). */
+  replaced?: string;
 }
 
 /** What a job uses of the engine. */
@@ -56,6 +59,7 @@ export async function executeJob(context: JobContext, loaded: LoadedModel, reque
     throw new EngineError('invalid_params', `scheduler "${scheduler}" is not available for ${info.name} (it has: ${info.schedulers.join(', ')})`);
   }
   const negativePrompt = request.kind !== 'edit' && info.negativePrompt ? (request.negativePrompt ?? '') : '';
+  const replaces = request.kind === 'edit' && request.replaces ? await replaceable(context.history, request.replaces, request.instruction) : null;
   let stepStarted = performance.now();
   const hooks: RunHooks = {
     signal,
@@ -128,12 +132,28 @@ export async function executeJob(context: JobContext, loaded: LoadedModel, reque
     ...(watermark.keyId ? { watermarkKey: watermark.keyId } : {}),
   };
   const png = await encodePng(image, metadataTextChunks(metadata));
+  let file: string;
   try {
-    const saved = await context.history.save(jobId, png, metadata);
-    return { image: { mime: 'image/png', bytes: png, width: image.width, height: image.height }, file: saved.file, metadata };
+    file = (await context.history.save(jobId, png, metadata)).file;
   } catch (error) {
     throw new EngineError('internal', `could not save the output to ${context.history.dir}: ${messageOf(error)}`);
   }
+  // the superseded slider render goes once this one is safe; failing to remove it fails nothing
+  const replaced = replaces !== null && (await context.history.remove(replaces).catch(() => false)) ? { replaced: replaces } : {};
+  return { image: { mime: 'image/png', bytes: png, width: image.width, height: image.height }, file, metadata, ...replaced };
+}
+
+/**
+ * The output a slider render may replace: one made with sliders from the same instruction (null
+ * when it is gone already); anything else is refused before the job runs.
+ */
+async function replaceable(history: HistoryStore, jobId: string, instruction: string): Promise<string | null> {
+  const metadata = await history.readMetadata(jobId);
+  if (metadata === null) return null;
+  if (!metadata.sliders || metadata.kind !== 'edit' || metadata.text !== instruction) {
+    throw new EngineError('invalid_params', `output ${jobId} cannot be replaced: only a slider render of the same instruction can`);
+  }
+  return jobId;
 }
 
 function encodeForWire(image: RgbImage): EncodedImage {

@@ -138,6 +138,12 @@ export const EditJob = z.object({
   guidance: guidance.optional(),
   /** SliderEdit: strengths per sub-instruction (a slider move reruns only the denoising loop). */
   sliders: SliderSettings.optional(),
+  /**
+   * SliderEdit: the output of an earlier slider render that this render supersedes; once this one
+   * is saved, that one leaves the history (only an output made with sliders from the same
+   * instruction can be replaced). Slider moves then keep one output, not one per position.
+   */
+  replaces: id.optional(),
 });
 export type EditJob = z.infer<typeof EditJob>;
 
@@ -502,6 +508,8 @@ export const events = {
     file: z.string(),
     metadata: JobMetadata,
     seconds: z.number(),
+    /** The output this one replaced (EditJob.replaces), removed from the history. */
+    replaced: id.optional(),
   }),
   jobFailed: z.object({ jobId: id, code: z.string(), message: z.string() }),
   jobCancelled: z.object({ jobId: id }),

@@ -1,7 +1,8 @@
 /**
  * The history of outputs: each finished job is a PNG plus a JSON sidecar with its metadata in
  * the outputs folder, both written atomically, so the history strip survives restarts and a
- * crash never leaves a half-written entry (an unreadable sidecar is skipped and reported).
+ * crash never leaves a half-written entry (an unreadable sidecar is skipped and reported). A
+ * superseded slider render is removed sidecar first, so a crash leaves at most an unlisted image.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -47,6 +48,33 @@ export class HistoryStore {
     }
     entries.sort((a, b) => b.metadata.createdAt.localeCompare(a.metadata.createdAt));
     return entries.slice(0, limit);
+  }
+
+  /** An output's metadata, or null when there is no such output. */
+  async readMetadata(jobId: string): Promise<JobMetadata | null> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.fileFor(jobId, 'json'), 'utf8');
+    } catch {
+      return null;
+    }
+    try {
+      return JobMetadata.parse(JSON.parse(text));
+    } catch {
+      return null;
+    }
+  }
+
+  /** Removes an output: the sidecar first (so it is no longer listed), then the image. */
+  async remove(jobId: string): Promise<boolean> {
+    try {
+      await fs.rm(this.fileFor(jobId, 'json'));
+    } catch (error) {
+      if (error instanceof EngineError) throw error;
+      return false;
+    }
+    await fs.rm(this.fileFor(jobId, 'png'), { force: true });
+    return true;
   }
 
   async readImage(jobId: string): Promise<Uint8Array> {

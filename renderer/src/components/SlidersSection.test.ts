@@ -35,8 +35,8 @@ function sliderJobs(engine: FakeEngine): EditParams[] {
   return engine.calls('runJob').filter((p): p is EditParams => p.kind === 'edit' && p.sliders !== undefined);
 }
 
-function done(engine: FakeEngine, jobId: string, fill: number) {
-  engine.emit('jobDone', { jobId, image: pngImage(64, 64, fill), file: `/out/${jobId}.png`, metadata: metadata({ kind: 'edit', text: INSTRUCTION }), seconds: 0.1 });
+function done(engine: FakeEngine, jobId: string, fill: number, replaced?: string) {
+  engine.emit('jobDone', { jobId, image: pngImage(64, 64, fill), file: `/out/${jobId}.png`, metadata: metadata({ kind: 'edit', text: INSTRUCTION }), seconds: 0.1, ...(replaced ? { replaced } : {}) });
 }
 
 describe('instruction sliders', () => {
@@ -246,6 +246,29 @@ describe('instruction sliders', () => {
     expect(engine.calls('runJob')[0]!.kind).toBe('generate');
     expect(engine.calls('cancel')).toEqual([]);
     expect(sliderJobs(engine)).toEqual([]);
+  });
+
+  it('a slider render replaces the previous one in the history; a Run\'s output is kept', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    expect(sliderJobs(engine)[0]!.replaces).toBeUndefined();
+    done(engine, 'job-1', 1);
+    await waitFor(() => expect(screen.getAllByTestId('history-item')).toHaveLength(1));
+    await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(2));
+    expect(sliderJobs(engine)[1]!.replaces).toBe('job-1');
+    done(engine, 'job-2', 2, 'job-1');
+    await waitFor(() => expect(byTestId<HTMLImageElement>('canvas-image').dataset.kind).toBe('output'));
+    expect(screen.getAllByTestId('history-item')).toHaveLength(1);
+    await fireEvent.click(byTestId('run'));
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(3));
+    expect(sliderJobs(engine)[2]!.replaces).toBeUndefined(); // Run keeps its output
+    done(engine, 'job-3', 3);
+    await waitFor(() => expect(screen.getAllByTestId('history-item')).toHaveLength(2));
+    await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(4));
+    expect(sliderJobs(engine)[3]!.replaces).toBeUndefined(); // never the Run's output
   });
 
   it('Run right after a new instruction never sends the old parts', async () => {

@@ -47,6 +47,13 @@ function isDisconnect(error: unknown): boolean {
   return code === 'connection_lost' || code === 'closed' || code === 'not_connected';
 }
 
+/** A slider render or sweep frame this window made: its job, and the image and instruction it edited. */
+interface SliderOutput {
+  jobId: string;
+  source: Uint8Array;
+  instruction: string;
+}
+
 export class AtelierApp {
   readonly session = new Session();
   readonly settings = new Settings(() => this.session.model);
@@ -67,6 +74,9 @@ export class AtelierApp {
   private syncGeneration = 0;
   /** Run was pressed and is waiting for the split of new text: a second press does nothing. */
   private starting = false;
+  /** The latest slider render and sweep frame, which the next one of each replaces in the history. */
+  private lastSliderOutput: SliderOutput | null = null;
+  private lastSweepFrame: SliderOutput | null = null;
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
   private resyncAttempts = 0;
 
@@ -85,7 +95,10 @@ export class AtelierApp {
     });
     this.job = new Job(client, {
       done: (data, context) => this.jobDone(data, context),
-      foreignDone: (data) => void this.history.add(data.jobId, data.file, data.metadata, data.image),
+      foreignDone: (data) => {
+        this.history.add(data.jobId, data.file, data.metadata, data.image);
+        if (data.replaced) this.history.remove(data.replaced);
+      },
       failed: (failure) => this.jobFailed(failure),
       cancelled: (note) => void this.toasts.show(note ?? 'Cancelled.'),
       notice: (text) => void this.toasts.error(text),
@@ -359,7 +372,11 @@ export class AtelierApp {
       source: { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height },
       purpose,
     };
-    const done = await this.job.run({ ...request, sliders }, context);
+    // slider renders replace the previous one of the same image and instruction in the history, and
+    // sweep frames the previous frame: moving a slider keeps one output, not one per position
+    const chain = purpose === 'slider' ? this.lastSliderOutput : this.lastSweepFrame;
+    const replaces = chain && chain.source === source.bytes && chain.instruction === request.instruction ? { replaces: chain.jobId } : {};
+    const done = await this.job.run({ ...request, sliders, ...replaces }, context);
     return done?.image ?? null;
   }
 
@@ -368,9 +385,16 @@ export class AtelierApp {
       ? { url: retainUrl(context.source.bytes, context.source.mime), width: context.source.width, height: context.source.height }
       : null;
     const item = this.history.add(data.jobId, data.file, data.metadata, data.image, before);
-    if (context.purpose === 'sweep') return; // a sweep frame is kept in the history but the canvas stays
-    this.history.selectedId = item.jobId;
-    this.workspace.showOutput();
+    const made = context.source ? { jobId: data.jobId, source: context.source.bytes, instruction: data.metadata.text } : null;
+    if (context.purpose === 'slider') this.lastSliderOutput = made;
+    else if (context.purpose === 'sweep') this.lastSweepFrame = made;
+    else this.lastSliderOutput = this.lastSweepFrame = null; // a Run's output is kept
+    if (context.purpose !== 'sweep') {
+      // a sweep frame is kept in the history, but the canvas stays
+      this.history.selectedId = item.jobId;
+      this.workspace.showOutput();
+    }
+    if (data.replaced) this.history.remove(data.replaced);
   }
 
   private jobFailed(failure: JobFailure): void {

@@ -117,6 +117,15 @@ export class History {
     return load;
   }
 
+  /** Drops an output the engine removed (a slider render replaced by a newer one). */
+  remove(jobId: string): void {
+    const item = this.find(jobId);
+    if (!item) return;
+    this.items = this.items.filter((i) => i !== item);
+    if (this.selectedId === jobId) this.selectedId = null;
+    item.dispose();
+  }
+
   dispose(): void {
     for (const item of this.items) item.dispose();
     this.items = [];
