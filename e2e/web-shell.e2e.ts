@@ -53,7 +53,8 @@ async function setNumber(page: Page, testId: string, value: number): Promise<voi
 
 /** Mean colour of the shown output's non-background pixels (those far from white). */
 async function squareColour(page: Page): Promise<{ red: number; blue: number }> {
-  return page.locator('[data-testid="canvas-image"][data-kind="output"]').evaluate((img: HTMLImageElement) => {
+  return page.locator('[data-testid="canvas-image"][data-kind="output"]').evaluate(async (img: HTMLImageElement) => {
+    await img.decode(); // a just-replaced <img> may not be decoded yet
     const canvas = document.createElement('canvas');
     canvas.width = img.naturalWidth;
     canvas.height = img.naturalHeight;

@@ -59,7 +59,14 @@ export async function executeJob(context: JobContext, loaded: LoadedModel, reque
     throw new EngineError('invalid_params', `scheduler "${scheduler}" is not available for ${info.name} (it has: ${info.schedulers.join(', ')})`);
   }
   const negativePrompt = request.kind !== 'edit' && info.negativePrompt ? (request.negativePrompt ?? '') : '';
-  const replaces = request.kind === 'edit' && request.replaces ? await replaceable(context.history, request.replaces, request.instruction) : null;
+  const preview = request.kind === 'edit' && request.preview === true;
+  if (request.kind === 'edit' && (preview || request.replaces) && !(request.sliders && preview)) {
+    throw new EngineError('invalid_params', 'a slider preview (preview, replaces) needs sliders, and replaces needs preview');
+  }
+  const replaces =
+    request.kind === 'edit' && request.replaces
+      ? await replaceable(context.history, request.replaces, { model: info.name, text: request.instruction, seed, steps, guidance })
+      : null;
   let stepStarted = performance.now();
   const hooks: RunHooks = {
     signal,
@@ -130,6 +137,7 @@ export async function executeJob(context: JobContext, loaded: LoadedModel, reque
     ...(strength !== undefined ? { strength } : {}),
     ...(sliders ? { sliders } : {}),
     ...(watermark.keyId ? { watermarkKey: watermark.keyId } : {}),
+    ...(preview ? { preview: true as const } : {}),
   };
   const png = await encodePng(image, metadataTextChunks(metadata));
   let file: string;
@@ -144,15 +152,14 @@ export async function executeJob(context: JobContext, loaded: LoadedModel, reque
 }
 
 /**
- * The output a slider render may replace: one made with sliders from the same instruction (null
- * when it is gone already); anything else is refused before the job runs.
+ * The output a slider preview may replace: a preview of the same edit (model, instruction, seed,
+ * steps, guidance); null when it is gone already. Anything else is refused before the job runs.
  */
-async function replaceable(history: HistoryStore, jobId: string, instruction: string): Promise<string | null> {
+async function replaceable(history: HistoryStore, jobId: string, edit: Pick<JobMetadata, 'model' | 'text' | 'seed' | 'steps' | 'guidance'>): Promise<string | null> {
   const metadata = await history.readMetadata(jobId);
   if (metadata === null) return null;
-  if (!metadata.sliders || metadata.kind !== 'edit' || metadata.text !== instruction) {
-    throw new EngineError('invalid_params', `output ${jobId} cannot be replaced: only a slider render of the same instruction can`);
-  }
+  const same = metadata.kind === 'edit' && metadata.preview === true && (['model', 'text', 'seed', 'steps', 'guidance'] as const).every((k) => metadata[k] === edit[k]);
+  if (!same) throw new EngineError('invalid_params', `output ${jobId} cannot be replaced: only a slider preview of the same edit (model, instruction, seed, steps, guidance) can`);
   return jobId;
 }
 

@@ -65,6 +65,23 @@ describe('JobQueue', () => {
     expect(queue.cancel('job-unknown')).toBe(false);
   });
 
+  it('reports a job done when the cancel came after its last check (its output exists)', async () => {
+    const { events, listener } = recorder();
+    const queue = new JobQueue<string>(listener);
+    let release: () => void = () => undefined;
+    const a = queue.submit('edit', async (signal) => {
+      throwIfCancelled(signal); // the last check
+      await new Promise<void>((resolve) => (release = resolve)); // saving the output
+      return 'A';
+    });
+    await tick();
+    expect(queue.cancel(a)).toBe(true);
+    release();
+    await queue.idle();
+    expect(events).toContain(`done ${a} A`);
+    expect(events).not.toContain(`cancelled ${a}`);
+  });
+
   it('reports failures with their code and keeps running later jobs', async () => {
     const { events, listener } = recorder();
     const queue = new JobQueue<string>(listener);

@@ -2,6 +2,7 @@
  * The job queue: model jobs run one at a time, in submission order. Each job gets an
  * AbortSignal; cancelling a queued job removes it, cancelling the running one aborts its signal,
  * which the pipeline checks between denoising steps (ONNX Runtime's run() cannot be interrupted).
+ * A job past its last check when the cancel comes finishes and is reported done.
  */
 import { randomUUID } from 'node:crypto';
 import { CancelledError, EngineError, messageOf } from '../errors.js';
@@ -86,8 +87,9 @@ export class JobQueue<R> {
     const started = performance.now();
     try {
       const result = await job.run(job.controller.signal, job.id);
-      if (job.controller.signal.aborted) this.listener.cancelled(job.id);
-      else this.listener.done(job.id, result, (performance.now() - started) / 1000);
+      // a job that returned is done, even when a cancel came after its last check: its output is
+      // saved (and a preview it replaced removed), so reporting it cancelled would hide both
+      this.listener.done(job.id, result, (performance.now() - started) / 1000);
     } catch (error) {
       if (error instanceof CancelledError || job.controller.signal.aborted) this.listener.cancelled(job.id);
       else if (error instanceof EngineError) this.listener.failed(job.id, error.code, error.message);

@@ -139,9 +139,14 @@ export const EditJob = z.object({
   /** SliderEdit: strengths per sub-instruction (a slider move reruns only the denoising loop). */
   sliders: SliderSettings.optional(),
   /**
-   * SliderEdit: the output of an earlier slider render that this render supersedes; once this one
-   * is saved, that one leaves the history (only an output made with sliders from the same
-   * instruction can be replaced). Slider moves then keep one output, not one per position.
+   * SliderEdit: a slider preview (a render made by moving a slider, not by Run), which a later
+   * preview of the same edit may replace in the history. Needs `sliders`.
+   */
+  preview: z.boolean().optional(),
+  /**
+   * SliderEdit: the earlier preview this preview supersedes; once this one is saved, that one
+   * leaves the history. Only a preview of the same model, instruction, seed, steps and guidance
+   * can be replaced, so moving a slider keeps one output, not one per position.
    */
   replaces: id.optional(),
 });
@@ -183,6 +188,8 @@ export const JobMetadata = z.object({
   strength: z.number().optional(),
   /** SliderEdit's sub-instructions and their strengths. */
   sliders: z.object({ parts: z.array(z.string()), strengths: z.array(z.number()) }).optional(),
+  /** A slider preview (EditJob.preview): the next preview of the same edit may replace it. */
+  preview: z.literal(true).optional(),
   /** The id of the watermark key baked into the VAE decoder that made this image (methods/watermark). */
   watermarkKey: z.string().optional(),
 });

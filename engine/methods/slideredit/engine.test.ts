@@ -74,21 +74,29 @@ describe('SliderEdit in the engine (Kontext twin)', () => {
     expect(again.equals(slid)).toBe(true);
   });
 
-  it('a slider render replaces the earlier one it names; nothing else can be replaced', async () => {
+  it('a slider preview replaces the earlier preview of the same edit it names; nothing else can be replaced', async () => {
     const request = { kind: 'edit' as const, image: png, instruction: 'make the square blue, then move it left', seed: 5 };
-    const first = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0.5, 1] } });
-    const second = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0.25, 1] }, replaces: first.jobId });
+    const first = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0.5, 1] }, preview: true });
+    expect(first.metadata.preview).toBe(true);
+    const second = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0.25, 1] }, preview: true, replaces: first.jobId });
     expect(second.replaced).toBe(first.jobId);
     const listed = (await engine.listHistory()).map((e) => e.jobId);
     expect(listed).toContain(second.jobId);
     expect(listed).not.toContain(first.jobId);
     await expect(engine.readHistoryImage(first.jobId)).rejects.toThrow(/no output image/);
     // gone already: the render runs and replaces nothing
-    expect((await engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 1] }, replaces: first.jobId })).replaced).toBeUndefined();
-    const plain = await engine.runJob(request);
-    await expect(engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 1] }, replaces: plain.jobId })).rejects.toThrow('cannot be replaced: only a slider render of the same instruction can');
-    await expect(engine.runJob({ ...request, instruction: 'make the square blue', sliders: { parts: [], strengths: [0] }, replaces: second.jobId })).rejects.toThrow('cannot be replaced');
-    expect((await engine.listHistory()).map((e) => e.jobId)).toContain(plain.jobId);
+    expect((await engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 1] }, preview: true, replaces: first.jobId })).replaced).toBeUndefined();
+    // a Run's output (sliders, no preview), another seed, another instruction: refused before running
+    const run = await engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 1] } });
+    const slide = { ...request, sliders: { parts: [], strengths: [0, 1] }, preview: true };
+    await expect(engine.runJob({ ...slide, replaces: run.jobId })).rejects.toThrow('cannot be replaced: only a slider preview of the same edit');
+    await expect(engine.runJob({ ...slide, seed: 6, replaces: second.jobId })).rejects.toThrow('cannot be replaced');
+    await expect(engine.runJob({ ...slide, instruction: 'make the square blue', sliders: { parts: [], strengths: [0] }, replaces: second.jobId })).rejects.toThrow('cannot be replaced');
+    await expect(engine.runJob({ ...request, sliders: { parts: [], strengths: [0, 1] }, replaces: second.jobId })).rejects.toThrow('needs preview');
+    await expect(engine.runJob({ ...request, preview: true })).rejects.toThrow('needs sliders');
+    const listed2 = (await engine.listHistory()).map((e) => e.jobId);
+    expect(listed2).toContain(run.jobId);
+    expect(listed2).toContain(second.jobId);
   });
 
   it('the protocol refuses strengths out of [0, 2] and unknown slider fields', () => {

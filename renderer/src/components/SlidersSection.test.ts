@@ -137,6 +137,7 @@ describe('instruction sliders', () => {
     await waitFor(() => expect(screen.getAllByTestId('sweep-frame').every((f) => f.querySelector('img') !== null)).toBe(true));
     expect(screen.getAllByTestId('sweep-frame').map((f) => f.dataset.value)).toEqual(['0', '0.5', '1', '1.5', '2']);
     expect(text('sweep-row')).toContain('Sweep of “add snow”');
+    expect(sliderJobs(engine).every((p) => p.preview === undefined && p.replaces === undefined)).toBe(true); // frames are kept
     const seeds = new Set(sliderJobs(engine).map((p) => p.seed));
     expect(seeds.size).toBe(1);
     await fireEvent.click(screen.getAllByTestId('sweep-frame')[3]!);
@@ -253,6 +254,7 @@ describe('instruction sliders', () => {
     await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });
     await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
     expect(sliderJobs(engine)[0]!.replaces).toBeUndefined();
+    expect(sliderJobs(engine)[0]!.preview).toBe(true);
     done(engine, 'job-1', 1);
     await waitFor(() => expect(screen.getAllByTestId('history-item')).toHaveLength(1));
     await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });
@@ -264,6 +266,7 @@ describe('instruction sliders', () => {
     await fireEvent.click(byTestId('run'));
     await waitFor(() => expect(sliderJobs(engine)).toHaveLength(3));
     expect(sliderJobs(engine)[2]!.replaces).toBeUndefined(); // Run keeps its output
+    expect(sliderJobs(engine)[2]!.preview).toBeUndefined();
     done(engine, 'job-3', 3);
     await waitFor(() => expect(screen.getAllByTestId('history-item')).toHaveLength(2));
     await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });

@@ -47,11 +47,15 @@ function isDisconnect(error: unknown): boolean {
   return code === 'connection_lost' || code === 'closed' || code === 'not_connected';
 }
 
-/** A slider render or sweep frame this window made: its job, and the image and instruction it edited. */
+/** A slider preview this window made: its job, and the edit it belongs to (image, model, instruction, seed, steps, guidance). */
 interface SliderOutput {
   jobId: string;
   source: Uint8Array;
+  model: string;
   instruction: string;
+  seed: number | undefined;
+  steps: number | undefined;
+  guidance: number | undefined;
 }
 
 export class AtelierApp {
@@ -74,9 +78,8 @@ export class AtelierApp {
   private syncGeneration = 0;
   /** Run was pressed and is waiting for the split of new text: a second press does nothing. */
   private starting = false;
-  /** The latest slider render and sweep frame, which the next one of each replaces in the history. */
+  /** The latest slider preview, which the next preview of the same edit replaces in the history. */
   private lastSliderOutput: SliderOutput | null = null;
-  private lastSweepFrame: SliderOutput | null = null;
   private resyncTimer: ReturnType<typeof setTimeout> | null = null;
   private resyncAttempts = 0;
 
@@ -96,8 +99,8 @@ export class AtelierApp {
     this.job = new Job(client, {
       done: (data, context) => this.jobDone(data, context),
       foreignDone: (data) => {
+        if (data.replaced) this.history.remove(data.replaced, data.jobId); // shown here? show its successor
         this.history.add(data.jobId, data.file, data.metadata, data.image);
-        if (data.replaced) this.history.remove(data.replaced);
       },
       failed: (failure) => this.jobFailed(failure),
       cancelled: (note) => void this.toasts.show(note ?? 'Cancelled.'),
@@ -372,11 +375,16 @@ export class AtelierApp {
       source: { bytes: source.bytes, mime: source.mime, width: source.width, height: source.height },
       purpose,
     };
-    // slider renders replace the previous one of the same image and instruction in the history, and
-    // sweep frames the previous frame: moving a slider keeps one output, not one per position
-    const chain = purpose === 'slider' ? this.lastSliderOutput : this.lastSweepFrame;
-    const replaces = chain && chain.source === source.bytes && chain.instruction === request.instruction ? { replaces: chain.jobId } : {};
-    const done = await this.job.run({ ...request, sliders, ...replaces }, context);
+    // a slider move is a preview that replaces the previous preview of the same edit in the history,
+    // so moving a slider keeps one output, not one per position; sweep frames are all kept
+    const chain = this.lastSliderOutput;
+    const sameEdit =
+      chain !== null && chain.source === source.bytes && chain.model === model.id && chain.instruction === request.instruction && chain.seed === request.seed && chain.steps === request.steps && chain.guidance === request.guidance;
+    const preview = purpose === 'slider' ? { preview: true, ...(sameEdit ? { replaces: chain.jobId } : {}) } : {};
+    const done = await this.job.run({ ...request, sliders, ...preview }, context);
+    if (done && purpose === 'slider') {
+      this.lastSliderOutput = { jobId: done.jobId, source: source.bytes, model: model.id, instruction: request.instruction, seed: request.seed, steps: request.steps, guidance: request.guidance };
+    }
     return done?.image ?? null;
   }
 
@@ -384,17 +392,12 @@ export class AtelierApp {
     const before: BeforeImage | null = context.source
       ? { url: retainUrl(context.source.bytes, context.source.mime), width: context.source.width, height: context.source.height }
       : null;
+    if (data.replaced) this.history.remove(data.replaced, data.jobId);
     const item = this.history.add(data.jobId, data.file, data.metadata, data.image, before);
-    const made = context.source ? { jobId: data.jobId, source: context.source.bytes, instruction: data.metadata.text } : null;
-    if (context.purpose === 'slider') this.lastSliderOutput = made;
-    else if (context.purpose === 'sweep') this.lastSweepFrame = made;
-    else this.lastSliderOutput = this.lastSweepFrame = null; // a Run's output is kept
-    if (context.purpose !== 'sweep') {
-      // a sweep frame is kept in the history, but the canvas stays
-      this.history.selectedId = item.jobId;
-      this.workspace.showOutput();
-    }
-    if (data.replaced) this.history.remove(data.replaced);
+    if (context.purpose === 'run') this.lastSliderOutput = null; // a Run's output is kept
+    if (context.purpose === 'sweep') return; // a sweep frame is kept in the history, but the canvas stays
+    this.history.selectedId = item.jobId;
+    this.workspace.showOutput();
   }
 
   private jobFailed(failure: JobFailure): void {

@@ -117,12 +117,12 @@ export class History {
     return load;
   }
 
-  /** Drops an output the engine removed (a slider render replaced by a newer one). */
-  remove(jobId: string): void {
+  /** Drops an output the engine removed (a slider preview replaced by `successor`, selected instead if it was). */
+  remove(jobId: string, successor: string | null = null): void {
     const item = this.find(jobId);
     if (!item) return;
     this.items = this.items.filter((i) => i !== item);
-    if (this.selectedId === jobId) this.selectedId = null;
+    if (this.selectedId === jobId) this.selectedId = successor;
     item.dispose();
   }
 
