@@ -51,8 +51,8 @@ async function setNumber(page: Page, testId: string, value: number): Promise<voi
   await field.press('Enter');
 }
 
-/** Mean colour of the shown output's non-background pixels (those far from white). */
-async function squareColour(page: Page): Promise<{ red: number; blue: number }> {
+/** The shown output's pixels, as RGB bytes (read back through a canvas once the image is decoded). */
+async function outputPixels(page: Page): Promise<{ width: number; height: number; rgb: number[] }> {
   return page.locator('[data-testid="canvas-image"][data-kind="output"]').evaluate(async (img: HTMLImageElement) => {
     await img.decode(); // a just-replaced <img> may not be decoded yet
     const canvas = document.createElement('canvas');
@@ -60,18 +60,24 @@ async function squareColour(page: Page): Promise<{ red: number; blue: number }> 
     canvas.height = img.naturalHeight;
     const context = canvas.getContext('2d')!;
     context.drawImage(img, 0, 0);
-    const d = context.getImageData(0, 0, canvas.width, canvas.height).data;
-    let red = 0;
-    let blue = 0;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      if (d[i]! + d[i + 1]! + d[i + 2]! > 600) continue; // background
-      red += d[i]!;
-      blue += d[i + 2]!;
-      n++;
-    }
-    return { red: red / Math.max(1, n), blue: blue / Math.max(1, n) };
+    const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    return { width: canvas.width, height: canvas.height, rgb: Array.from(rgba).filter((_, i) => i % 4 !== 3) };
   });
+}
+
+/** Mean colour of the shown output's non-background pixels (those far from white). */
+async function squareColour(page: Page): Promise<{ red: number; blue: number }> {
+  const { rgb } = await outputPixels(page);
+  let red = 0;
+  let blue = 0;
+  let n = 0;
+  for (let i = 0; i < rgb.length; i += 3) {
+    if (rgb[i]! + rgb[i + 1]! + rgb[i + 2]! > 600) continue; // background
+    red += rgb[i]!;
+    blue += rgb[i + 2]!;
+    n++;
+  }
+  return { red: red / Math.max(1, n), blue: blue / Math.max(1, n) };
 }
 
 async function sourcePng(): Promise<Buffer> {
@@ -109,15 +115,7 @@ describe('web shell, end to end', () => {
     await output.waitFor({ state: 'visible', timeout: 60_000 });
     await expect(page.locator('[data-testid="toast"][data-kind="error"]').count()).resolves.toBe(0);
     // The shown output is a real 64 x 64 edit of the source, not the source itself.
-    const edited = await output.evaluate((img: HTMLImageElement) => {
-      const canvas = document.createElement('canvas');
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
-      const context = canvas.getContext('2d')!;
-      context.drawImage(img, 0, 0);
-      const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
-      return { width: canvas.width, height: canvas.height, rgb: Array.from(rgba).filter((_, i) => i % 4 !== 3) };
-    });
+    const edited = await outputPixels(page);
     const source = await sharp(await sourcePng()).removeAlpha().raw().toBuffer();
     expect([edited.width, edited.height]).toEqual([64, 64]);
     const meanAbsDiff = edited.rgb.reduce((sum, v, i) => sum + Math.abs(v - source[i]!), 0) / source.length;
