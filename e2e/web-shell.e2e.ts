@@ -80,11 +80,10 @@ async function squareColour(page: Page): Promise<{ red: number; blue: number }> 
   return { red: red / Math.max(1, n), blue: blue / Math.max(1, n) };
 }
 
-async function sourcePng(): Promise<Buffer> {
-  // A blue square on white, 64 x 64, like the world the default model was trained on.
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="white"/><rect x="22" y="22" width="20" height="20" fill="#2050e0"/></svg>`;
-  return sharp(Buffer.from(svg)).png().toBuffer();
-}
+// A blue square on white, 64 x 64, like the world the default model was trained on; every test
+// that opens an image opens this one (made once).
+const sourceSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64" fill="white"/><rect x="22" y="22" width="20" height="20" fill="#2050e0"/></svg>`;
+const sourcePng: Promise<Buffer> = sharp(Buffer.from(sourceSvg)).png().toBuffer();
 
 describe('web shell, end to end', () => {
   it('generates an image with step previews and shows it in the canvas and the history', async () => {
@@ -104,7 +103,7 @@ describe('web shell, end to end', () => {
 
   it('opens an image, runs an instruction edit, and takes a screenshot of the editor', async () => {
     const page = await openEditor();
-    await page.getByTestId('file-input').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await sourcePng() });
+    await page.getByTestId('file-input').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await sourcePng });
     await page.locator('[data-testid="canvas-image"][data-kind="source"]').waitFor({ state: 'visible' });
     // opening an image switches to Edit (asynchronously: wait for it rather than read it once)
     await page.locator('[data-testid="mode-edit"][aria-selected="true"]').waitFor({ state: 'visible' });
@@ -116,7 +115,7 @@ describe('web shell, end to end', () => {
     await expect(page.locator('[data-testid="toast"][data-kind="error"]').count()).resolves.toBe(0);
     // The shown output is a real 64 x 64 edit of the source, not the source itself.
     const edited = await outputPixels(page);
-    const source = await sharp(await sourcePng()).removeAlpha().raw().toBuffer();
+    const source = await sharp(await sourcePng).removeAlpha().raw().toBuffer();
     expect([edited.width, edited.height]).toEqual([64, 64]);
     const meanAbsDiff = edited.rgb.reduce((sum, v, i) => sum + Math.abs(v - source[i]!), 0) / source.length;
     expect(meanAbsDiff).toBeGreaterThan(5);
@@ -128,7 +127,7 @@ describe('web shell, end to end', () => {
 
   it('moves an instruction slider: the edit re-renders on the real engine with the STLoRA', async () => {
     const page = await openEditor();
-    await page.getByTestId('file-input').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await sourcePng() });
+    await page.getByTestId('file-input').setInputFiles({ name: 'square.png', mimeType: 'image/png', buffer: await sourcePng });
     await page.locator('[data-testid="mode-edit"][aria-selected="true"]').waitFor({ state: 'visible' });
     await page.getByTestId('prompt').fill('make the square red and move it to the left');
     await setNumber(page, 'steps', 20);
