@@ -531,19 +531,19 @@ class Stage(NamedTuple):
 
 # The committed model's run, which `python3 -m zoo.kontext` (and zoo.build all) reproduces stage by
 # stage: 15,000 steps on the first 8 data chunks, then on all 16 to 30,000, 34,000, 37,000, 40,000,
-# 44,000, 52,000, 58,000 and 61,000, each continuation re-warming the LR over 500 steps into a cosine that
-# starts at 3/4 of its stage's steps and ends at the floor (30.7 h in all,
-# not counting a lost arm's 2.7 h; see the ninth stage in models/zoo/README.md). Each stage's held-out figures, and the
-# arms tried beside it, are in models/zoo/README.md. Where the committed run differed from this
-# recipe: the first stage was scheduled for 16,000 steps and shortened to 15,000 at step 12,146 (a
-# 4.0e-4 -> 3.5e-4 step in its LR); the third started from the step-30,000 EMA weights recovered
+# 44,000, 52,000, 58,000 and 61,000, each continuation re-warming the LR over 500 steps into a
+# cosine that starts at 3/4 of its stage's steps and ends at the floor (30.7 h in all, not counting
+# a lost arm's 2.7 h; see the ninth stage in models/zoo/README.md). Each stage's held-out figures,
+# and the arms tried beside it, are in models/zoo/README.md. Where the committed run differed from
+# this recipe: the first stage was scheduled for 16,000 steps and shortened to 15,000 at step 12,146
+# (a 4.0e-4 -> 3.5e-4 step in its LR); the third started from the step-30,000 EMA weights recovered
 # from ONNX with a fresh optimizer (.cache was lost); the fourth first spent steps 34,000-34,203 on
 # the ramp of a 40,000-step schedule and was resumed with --steps 37000 and no ramp of its own; the
 # sixth to the eighth ran as the experiment arms ft6-plain to ft8-plain (the same command) and their
 # weights were copied in; the eighth ran steps 52,000-55,581 on a 60,000-step schedule and was then
 # resumed with --steps 58000 and no ramp (its LR stepped from 1.12e-4 down onto the shorter cosine);
-# the ninth, like the third, started from the step-58,000 EMA weights recovered from ONNX with a fresh
-# optimizer (.cache was lost again, with a finished 62,000-step arm of it).
+# the ninth, like the third, started from the step-58,000 EMA weights recovered from ONNX with a
+# fresh optimizer (.cache was lost again, with a finished 62,000-step arm of it).
 RECIPE = (Stage(15000, 8, 0), Stage(30000, None, 500), Stage(34000, None, 500), Stage(37000, None, 500),
           Stage(40000, None, 500), Stage(44000, None, 500), Stage(52000, None, 500),
           Stage(58000, None, 500), Stage(61000, None, 500))
