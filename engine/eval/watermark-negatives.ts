@@ -20,6 +20,8 @@ import { openSession } from '../runtime/session.js';
 import { float32Of } from '../runtime/tensors.js';
 import { writeFileAtomic } from '../stores/atomic.js';
 
+/** Image i is decoded from the Philox seed NEGATIVE_LATENT_SEED + i. */
+export const NEGATIVE_LATENT_SEED = 900_000;
 const SIDE = 64;
 const BATCH = 64;
 
@@ -70,7 +72,7 @@ export async function* decodedRandomLatents(modelDir: string, count: number, pro
       const n = Math.min(BATCH, count - start);
       const latents = new Float32Array(n * per);
       for (let j = 0; j < n; j++) {
-        const z = gaussianNoise(900_000 + start + j, per);
+        const z = gaussianNoise(NEGATIVE_LATENT_SEED + start + j, per);
         for (let v = 0; v < per; v++) latents[j * per + v] = z[v]! / vae.scaling_factor + vae.shift_factor;
       }
       const out = float32Of((await decoder.run({ latent_sample: new ort.Tensor('float32', latents, [n, c, SIDE / 8, SIDE / 8]) })).sample!);
