@@ -1,8 +1,8 @@
 /**
  * The tiny model zoo's CI smoke build, run by `npm test`: every zoo model trains a few steps in a
  * temporary folder, exports, passes onnx.checker and comes back through zoo.recover (ONNX -> PyTorch
- * -> ONNX, every initializer equal; the Kontext transformer after a depth growth); every layout twin
- * builds, checks and runs.
+ * -> ONNX, every initializer equal; the Kontext transformer after a depth growth); the SliderEdit
+ * leakage probe sweeps one item; every layout twin builds, checks and runs.
  * Needs Debian's PyTorch and ONNX (see models/zoo/README.md); says so and skips without them.
  */
 import { spawnSync } from 'node:child_process';
@@ -36,6 +36,9 @@ describe.skipIf(missing !== null)('tiny model zoo smoke build', () => {
       expect(result.output).toMatch(new RegExp(`round trip kontext/${graph}: \\d+ initializers equal`));
     }
     expect(result.output).toMatch(/round trip judge: \d+ initializers equal/);
+    // the SliderEdit leakage probe (zoo.slideredit_probe) sweeps one item in both modes
+    expect(result.output).toMatch(/stlora: leakage [\d.]+ \(\d+ of \d+ sweeps/);
+    expect(result.output).toMatch(/teacher: leakage [\d.]+ \(\d+ of \d+ sweeps/);
     // the Kontext smoke grows its model by two blocks (zoo.kontext --grow-double / --grow-single) without
     // changing its output, and the grown model's export is what the round trip above read back
     const growth = /depth growth: .* 4\+6 -> 5\+7 blocks, max abs output change (\S+)/.exec(result.output);

@@ -91,7 +91,7 @@ class Sampler:
 
     @torch.no_grad()
     def sample(self, texts, seeds, steps=20, guidance=1.0, context=None, text_emb=None, on_pass=None,
-               img_cfg=None, edit_start=None) -> torch.Tensor:
+               img_cfg=None, edit_start=None, prompt_velocity=None) -> torch.Tensor:
         """-> normalised latents (B, 16, 8, 8). context: normalised source latents or None.
         With true_cfg (the manifest's guidance_mode "true_cfg", the engine's FluxSpec.trueCfg) and
         guidance > 1, each step also runs the empty prompt and takes v_neg + g (v - v_neg); the
@@ -99,7 +99,10 @@ class Sampler:
         call (SliderEdit's per-token scales address the prompt only). img_cfg: an experiment (image
         guidance, InstructPix2Pix-style), not the engine's procedure. edit_start: an experiment
         (SDEdit-style): an edit starts at the first sigma <= edit_start from (1 - s) context + s noise
-        instead of pure noise, and runs the remaining steps."""
+        instead of pure noise, and runs the remaining steps. prompt_velocity: a diagnostic (see
+        zoo.slideredit_probe): called as prompt_velocity(call) in place of the prompt pass, where
+        call(ctx, pooled) runs the transformer on that text at this step and returns the target
+        tokens' velocity, so a caller can combine the velocities of several instructions."""
         B = len(seeds)
         ctx, pooled = text_emb if text_emb is not None else self.encode_text(texts)
         cfg = self.cfg_scale(guidance)
@@ -127,7 +130,8 @@ class Sampler:
             inp = xp if cpk is None else torch.cat([xp, cpk], 1)
             if on_pass:
                 on_pass("prompt")
-            v = self.tr(inp, ctx, pooled, t, ids, txt_ids, g)[:, :n_img]
+            call = lambda c, p, inp=inp, t=t: self.tr(inp, c, p, t, ids, txt_ids, g)[:, :n_img]
+            v = call(ctx, pooled) if prompt_velocity is None else prompt_velocity(call)
             if cfg is not None:
                 if on_pass:
                     on_pass("negative")

@@ -33,6 +33,14 @@ What is trained (the paper's code, ArmanZarei/SliderEdit, training/train_*_flux_
   about a third of the edits fell back toward the source at strengths 1.75-2 instead of
   exaggerating; a 600-step fine-tune with this objective raised the sweep Spearman from 0.46 to
   0.64 and cut leakage from 0.275 to 0.20 on the same 16 items (zoo README, SliderEdit section).
+- Then a refinement (REFINE_STEPS, --refine-steps): each adapter trains on from its weights with
+  the switch objective (see OBJECTIVES): between alpha = 0 and 1 the target is no longer a blend of
+  the two velocities but the suppressed instruction's velocity for the first alpha of the sampling
+  steps and the full instruction's after. Why: sampling the frozen model's own blend leaks into
+  other parts in 18 of 80 held-out sweeps, the switch in 9 (zoo.slideredit_probe); the linear
+  STLoRA leaked in 9, and after the refinement in 4, none of them only at intermediate strengths
+  (on all 1,000 sweeps of the engine's eval, leakage stayed 0.083 -> 0.085, within its +-0.017,
+  while Spearman rose 0.667 -> 0.696 and suppression at alpha = 1 0.75 -> 0.78; zoo README).
 - Noisy input: x_t = (1 - t) x0 + t eps with eps ~ N(0, I) and t = shift_mu(U(0, 1)), the
   distribution of the 20-step sampling schedule's sigmas (mu for 16 image tokens). The paper
   takes x0 = the source image's latent. Here x0 is the source latent for half the samples and
@@ -93,13 +101,26 @@ P_SOURCE_X0 = 0.5
 # model's v_full + alpha (v_suppressed - v_full) for alpha = 1 (probability P_ALPHA_ONE) or
 # U(-1, 1): the slider is taught to move the velocity along the suppression direction in equal
 # steps, and to extrapolate it below alpha = 0 (strength above 1, exaggeration), where the paper's
-# objective leaves the branch untrained (see the zoo README, SliderEdit section).
-OBJECTIVES = ("paper", "linear")
+# objective leaves the branch untrained (see the zoo README, SliderEdit section). "switch": alphas
+# drawn as for "linear"; for 0 <= alpha <= 1 the target is the frozen model's velocity for the
+# instruction without the suppressed parts while the unshifted time u > 1 - alpha (the first alpha of
+# the sampling steps, where the layout is decided) and for the full instruction after, so no sampling
+# step asks for a blend of the two velocities; alpha < 0 as "linear". Sampling with the frozen
+# model's linear blend leaks into other parts in twice as many sweeps as with this switch
+# (zoo.slideredit_probe: 18 against 9 of 80), mostly at strengths 0.25-0.75.
+OBJECTIVES = ("paper", "linear", "switch")
 OBJECTIVE = "linear"
 P_ALPHA_ONE = 0.5
 # 4,800 STLoRA steps (a cosine over all of them) reach a held-out PPS loss of 0.015 where 2,400
 # under a time budget reached 0.060, and suppress more parts (zoo README, SliderEdit section)
 STEPS = {"stlora": 4800, "gstlora": 1200}
+# Then each adapter is refined from its weights with the switch objective (a fresh optimizer,
+# REFINE_LR, warm-up and cosine): the linear objective's fit at the ends and the switch's
+# intermediate strengths (zoo README, "Where the leaks come from"). --refine-steps 0 skips it.
+MAIN_PHASES = ("stlora", "gstlora")
+REFINE_OBJECTIVE = "switch"
+REFINE_STEPS = {"stlora_switch": 1200, "gstlora_switch": 300}
+REFINE_LR = 1e-3
 N_DATA_CHUNKS = 2
 N_VAL = 256
 CHECK_ITEMS = 64
@@ -194,20 +215,29 @@ class Pairs:
 
 def draw_alphas(rng: np.random.Generator, n: int, objective: str, fixed: float | None = None) -> np.ndarray:
     """Each sample's alpha: 1 for the paper's objective; for the linear one 1 with probability
-    P_ALPHA_ONE, else U(-1, 1) (see OBJECTIVES). `fixed` sets every alpha (validation)."""
+    P_ALPHA_ONE, else U(-1, 1) (also for "switch"; see OBJECTIVES). `fixed` sets every alpha (validation)."""
     if fixed is not None:
         return np.full(n, fixed)
     a = np.ones(n)
-    if objective == "linear":
+    if objective in ("linear", "switch"):
         other = rng.random(n) >= P_ALPHA_ONE
         a = np.where(other, rng.uniform(-1.0, 1.0, n), a)
     return a
 
 
+def switch_weights(alphas: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The "switch" objective's weight of (v_suppressed - v_full) in the target: 1 while u > 1 - alpha,
+    else 0, for 0 <= alpha <= 1 (the sampler's step k has u = 1 - k / steps, so that is the first
+    round(alpha * steps) steps); alpha itself below 0."""
+    return torch.where(alphas >= 0, (u > 1 - alphas).float(), alphas)
+
+
 def make_batch(pairs: Pairs, rng: np.random.Generator, idx: np.ndarray, kind: str, mu: float, t_len: int,
                objective: str = "paper", alpha: float | None = None):
     """-> full instructions, target instructions, scales (STLoRA: per token (B, T, 1), alpha on the
-    suppressed parts' spans; GSTLoRA: per sample (B, 1, 1)), x_t packed, context packed, t, alphas (B,)."""
+    suppressed parts' spans; GSTLoRA: per sample (B, 1, 1)), x_t packed, context packed, t, and
+    each sample's weight of (v_suppressed - v_full) in the target (B,): alpha, or with the switch
+    objective switch_weights(alpha, u)."""
     full, target, scales = [], [], torch.zeros(len(idx), t_len, 1)
     alphas = draw_alphas(rng, len(idx), objective, alpha)
     for b, i in enumerate(idx):
@@ -230,15 +260,18 @@ def make_batch(pairs: Pairs, rng: np.random.Generator, idx: np.ndarray, kind: st
     t = torch.from_numpy(e * u / (e * u + 1.0 - u)).float()
     eps = torch.from_numpy(rng.standard_normal(x0.shape).astype(np.float32))
     xt = (1 - t[:, None, None, None]) * x0 + t[:, None, None, None] * eps
-    return full, target, scales, pack(xt), pack(pairs.src[idx].float()), t, torch.from_numpy(alphas).float()
+    weights = torch.from_numpy(alphas).float()
+    if objective == "switch":
+        weights = switch_weights(weights, torch.from_numpy(u).float())
+    return full, target, scales, pack(xt), pack(pairs.src[idx].float()), t, weights
 
 
 def pps_loss(fz: Frozen, adapter: Adapter, batch):
     """The adapter at the batch's scales on the full instruction against the frozen model's velocity
-    v_full + alpha (v_suppressed - v_full): at alpha = 1 that is the paper's PPS target (the
-    instruction without the suppressed parts); other alphas (the linear objective) interpolate and,
-    below 0, extrapolate it. A batch whose alphas are all 1 (the paper's objective) skips the v_full
-    pass and takes v_suppressed itself."""
+    v_full + w (v_suppressed - v_full), w the batch's weights (make_batch): at w = 1 that is the
+    paper's PPS target (the instruction without the suppressed parts); other weights (the linear
+    objective) interpolate and, below 0, extrapolate it. A batch whose weights are all 1 (the
+    paper's objective) skips the v_full pass and takes v_suppressed itself."""
     full, target, scales, xp, cpk, t, alphas = batch
     text_full = fz.text(full)      # the frozen encoders' output (no grad), shared by both passes
     adapter.set_scale(0.0)
@@ -270,15 +303,22 @@ def val_loss(fz, adapter, pairs, kind, mu, bs=64, alpha: float = 1.0) -> float:
 
 # ---------------------------------------------------------------- training
 WARMUP = 20
-PHASES = ("stlora", "gstlora")
+PHASES = MAIN_PHASES + tuple(REFINE_STEPS)
 BUDGET_SHARE = {"stlora": 0.75, "gstlora": 0.25}
 
 
-def lr_at(k: int, progress: float) -> float:
-    """Linear warm-up over WARMUP steps, then cosine from LR to LR / 10 over the phase's progress."""
+def phase_plan(phase: str, objective: str) -> tuple[str, str, float]:
+    """-> (the adapter it trains, its objective, its peak learning rate)."""
+    if phase in MAIN_PHASES:
+        return phase, objective, LR
+    return phase.split("_")[0], REFINE_OBJECTIVE, REFINE_LR
+
+
+def lr_at(k: int, progress: float, peak: float = LR) -> float:
+    """Linear warm-up over WARMUP steps, then cosine from peak to peak / 10 over the phase's progress."""
     if k < WARMUP:
-        return LR * (k + 1) / WARMUP
-    return 0.1 * LR + 0.9 * LR * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return peak * (k + 1) / WARMUP
+    return 0.1 * peak + 0.9 * peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def weights_fingerprint(module) -> str:
@@ -302,15 +342,25 @@ def same_run(ck: dict | None, run: dict) -> bool:
     return ck is not None and all(ck.get(k, "paper" if k == "objective" else None) == v for k, v in run.items())
 
 
-def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None, objective: str = OBJECTIVE):
-    """STLoRA, then GSTLoRA. A phase's progress is (steps done) / steps[kind]; with budget_s
-    (seconds of training for both) it is the larger of that and (seconds spent) / (the phase's
-    share of the budget), so a phase ends at its step count or its time share, whichever comes
-    first, and the learning rate anneals over the time actually available."""
+def main_phases_done(ck: dict | None, run: dict) -> bool:
+    """Whether `ck` finished `run`'s main phases, from a run without the refinement (or before it
+    existed): the refinement then continues from its adapters instead of starting over."""
+    main = {**run, "steps": {k: v for k, v in run["steps"].items() if k in MAIN_PHASES}}
+    return same_run(ck, main) and all(ck["state"]["finished"].get(k) for k in MAIN_PHASES)
+
+
+def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None, objective: str = OBJECTIVE,
+          start: dict | None = None):
+    """STLoRA, then GSTLoRA (the main phases, `objective`), then each refined with the switch
+    objective (phase_plan; phases with 0 steps are skipped). A main phase's progress is (steps done)
+    / steps[phase]; with budget_s (seconds of training for both main phases) it is the larger of
+    that and (seconds spent) / (the phase's share of the budget), so a phase ends at its step count
+    or its time share, whichever comes first, and the learning rate anneals over the time actually
+    available. `start`: a checkpoint whose main phases are done (main_phases_done) to continue from."""
     mu = calc_mu(16)
     T = fz.t5_tok.max_length
-    opts = {k: torch.optim.AdamW(a.parameters(), lr=LR, betas=(0.9, 0.999), weight_decay=1e-4)
-            for k, a in adapters.items()}
+    opts = {ph: torch.optim.AdamW(adapters[phase_plan(ph, objective)[0]].parameters(), lr=LR, betas=(0.9, 0.999),
+                                  weight_decay=1e-4) for ph in PHASES}
     ck_path = P.ckpt / "slideredit.pt"
     state = {"done": {k: 0 for k in PHASES}, "finished": {k: False for k in PHASES},
              "seconds": {k: 0.0 for k in PHASES}, "curve": {k: [] for k in PHASES}, "val": {k: {} for k in PHASES}}
@@ -319,64 +369,76 @@ def train(P, fz, adapters, pairs, steps, batch, log, budget_s=None, base_fp=None
     if same_run(ck, run):
         for k, a in adapters.items():
             load_adapter_state(a, ck["adapters"][k])
-            opts[k].load_state_dict(ck["opt"][k])
+        for ph, o in ck["opt"].items():
+            opts[ph].load_state_dict(o)
         state = ck["state"]
         log(f"resumed from {ck_path} at {state['done']}")
+    elif start is not None:
+        for k, a in adapters.items():
+            load_adapter_state(a, start["adapters"][k])
+        state = start["state"]
+        log(f"continuing after the finished main phases ({ {k: state['done'][k] for k in MAIN_PHASES} })")
     elif ck is not None:
         log(f"{ck_path} is from another schedule or base model: starting over")
+    for field, empty in (("done", 0), ("finished", False), ("seconds", 0.0), ("curve", []), ("val", {})):
+        for ph in PHASES:
+            state[field].setdefault(ph, copy.deepcopy(empty))
 
     def save():
         save_ckpt(ck_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()},
                             "opt": {k: o.state_dict() for k, o in opts.items()}, "state": state, **run})
 
-    def progress(kind):
-        p = state["done"][kind] / steps[kind]
-        if budget_s:
-            p = max(p, state["seconds"][kind] / (BUDGET_SHARE[kind] * budget_s))
+    def progress(phase):
+        if steps.get(phase, 0) <= 0:
+            return 1.0
+        p = state["done"][phase] / steps[phase]
+        if budget_s and phase in BUDGET_SHARE:
+            p = max(p, state["seconds"][phase] / (BUDGET_SHARE[phase] * budget_s))
         return p
 
     last_ck = time.time()
-    for ph, kind in enumerate(PHASES):
-        if state["finished"][kind]:
+    for ph, phase in enumerate(PHASES):
+        if state["finished"][phase] or steps.get(phase, 0) <= 0:
             continue
-        a, opt = adapters[kind], opts[kind]
-        if state["done"][kind] == 0 and "0" not in state["val"][kind]:
-            state["val"][kind]["0"] = val_loss(fz, a, pairs, kind, mu)
-            state["val"][kind]["exaggerate_0"] = val_loss(fz, a, pairs, kind, mu, alpha=-1.0)
-            log(f"{kind}: held-out PPS loss before training {state['val'][kind]['0']:.5f} "
+        kind, phase_objective, peak = phase_plan(phase, objective)
+        a, opt = adapters[kind], opts[phase]
+        if phase in MAIN_PHASES and state["done"][phase] == 0 and "0" not in state["val"][phase]:
+            state["val"][phase]["0"] = val_loss(fz, a, pairs, kind, mu)
+            state["val"][phase]["exaggerate_0"] = val_loss(fz, a, pairs, kind, mu, alpha=-1.0)
+            log(f"{kind}: held-out PPS loss before training {state['val'][phase]['0']:.5f} "
                 f"(the frozen model's velocity gap between the full and the suppressed instructions); "
-                f"at alpha -1 {state['val'][kind]['exaggerate_0']:.5f}")
+                f"at alpha -1 {state['val'][phase]['exaggerate_0']:.5f}")
         acc, t0, t_phase = [], time.time(), time.time()
-        spent0 = state["seconds"][kind]
-        while progress(kind) < 1.0:
-            k = state["done"][kind]
-            lr = lr_at(k, progress(kind))
+        spent0 = state["seconds"][phase]
+        while progress(phase) < 1.0:
+            k = state["done"][phase]
+            lr = lr_at(k, progress(phase), peak)
             for g in opt.param_groups:
                 g["lr"] = lr
             rng = np.random.default_rng([SEED, ph, k])
             idx = pairs.train[rng.integers(len(pairs.train), size=batch)]
-            loss = pps_loss(fz, a, make_batch(pairs, rng, idx, kind, mu, T, objective))
+            loss = pps_loss(fz, a, make_batch(pairs, rng, idx, kind, mu, T, phase_objective))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(a.parameters(), 1.0)
             opt.step()
             acc.append(loss.item())
             k += 1
-            state["done"][kind] = k
-            state["seconds"][kind] = spent0 + time.time() - t_phase
-            if k % 50 == 0 or progress(kind) >= 1.0:
-                state["curve"][kind].append([k, float(np.mean(acc))])
-                log(f"{kind} step {k} ({100 * min(1.0, progress(kind)):.0f}%) loss {np.mean(acc):.5f} lr {lr:.2e} "
+            state["done"][phase] = k
+            state["seconds"][phase] = spent0 + time.time() - t_phase
+            if k % 50 == 0 or progress(phase) >= 1.0:
+                state["curve"][phase].append([k, float(np.mean(acc))])
+                log(f"{phase} step {k} ({100 * min(1.0, progress(phase)):.0f}%) loss {np.mean(acc):.5f} lr {lr:.2e} "
                     f"{(time.time() - t0) / len(acc):.2f}s/step")
                 acc, t0 = [], time.time()
             if time.time() - last_ck > CKPT_EVERY_S:
                 save()
                 last_ck = time.time()
-        state["val"][kind]["end"] = val_loss(fz, a, pairs, kind, mu)
-        state["val"][kind]["exaggerate_end"] = val_loss(fz, a, pairs, kind, mu, alpha=-1.0)
-        state["finished"][kind] = True
-        log(f"{kind}: held-out PPS loss after {state['done'][kind]} steps {state['val'][kind]['end']:.5f}; "
-            f"at alpha -1 {state['val'][kind]['exaggerate_end']:.5f}")
+        state["val"][phase]["end"] = val_loss(fz, a, pairs, kind, mu)
+        state["val"][phase]["exaggerate_end"] = val_loss(fz, a, pairs, kind, mu, alpha=-1.0)
+        state["finished"][phase] = True
+        log(f"{phase}: held-out PPS loss after {state['done'][phase]} steps {state['val'][phase]['end']:.5f}; "
+            f"at alpha -1 {state['val'][phase]['exaggerate_end']:.5f}")
         save()
         last_ck = time.time()
     return state
@@ -584,7 +646,9 @@ def main(argv=None):
                     help="training time budget for both adapters; each phase then plans its steps from its pace")
     ap.add_argument("--check-items", type=int, default=None, help=f"held-out edits judged (default {CHECK_ITEMS})")
     ap.add_argument("--objective", choices=OBJECTIVES, default=OBJECTIVE,
-                    help=f"training objective (default {OBJECTIVE}; see OBJECTIVES)")
+                    help=f"training objective of the main phases (default {OBJECTIVE}; see OBJECTIVES)")
+    ap.add_argument("--refine-steps", type=int, default=None,
+                    help=f"switch-objective refinement steps of each adapter (default {REFINE_STEPS}; 0 skips it)")
     args = ap.parse_args(argv)
     set_threads()
     P = paths_from_args(args)
@@ -607,6 +671,10 @@ def main(argv=None):
     steps = {k: 3 for k in STEPS} if smoke else dict(STEPS)
     if args.steps is not None:
         steps = {k: args.steps for k in STEPS}
+    refine = {k: 3 for k in REFINE_STEPS} if smoke else dict(REFINE_STEPS)
+    if args.refine_steps is not None:
+        refine = {k: args.refine_steps for k in REFINE_STEPS}
+    steps.update({k: v for k, v in refine.items() if v > 0})
     batch = args.batch or (4 if smoke else BATCH)
     fz = Frozen(model, 1.0)   # the embedded guidance input (inert; true CFG feeds it 1)
     adapters = {"stlora": Adapter("stlora", tr, st_targets(n_double), "lora", RANK, ALPHA, SEED + 2),
@@ -625,7 +693,8 @@ def main(argv=None):
         state = fin["state"]
         log(f"{fin_path.name} is complete; writing files")
     else:
-        state = train(P, fz, adapters, pairs, steps, batch, log, budget_s, base_fp, args.objective)
+        start = fin if main_phases_done(fin, run) else None
+        state = train(P, fz, adapters, pairs, steps, batch, log, budget_s, base_fp, args.objective, start)
         save_ckpt(fin_path, {"adapters": {k: adapter_state(a) for k, a in adapters.items()}, "state": state, **run})
     out = P.tiny / "slideredit"
     out.mkdir(parents=True, exist_ok=True)
@@ -644,6 +713,12 @@ def main(argv=None):
                 "held_out_exaggerate_before": v.get("exaggerate_0"), "held_out_exaggerate_after": v.get("exaggerate_end"),
                 "every_50_steps": [round(x[1], 6) for x in c]}
 
+    def refinement(phase):
+        if not state["done"].get(phase):
+            return None
+        return {"objective": REFINE_OBJECTIVE, "lr": REFINE_LR, "steps": state["done"][phase],
+                "seconds": round(state["seconds"][phase]), "loss": summary(phase)}
+
     n_params = lambda a: sum(p.numel() for p in a.parameters())
     write_json(out / "slideredit.json", {
         "format": "atelier-slideredit/1",
@@ -655,12 +730,12 @@ def main(argv=None):
                    "modules": len(adapters["stlora"].paths), "parameters": n_params(adapters["stlora"]),
                    "scale": "per T5 token: alpha_i on sub-instruction i's span, 0 elsewhere (text stream only)",
                    "steps": state["done"]["stlora"], "seconds": round(state["seconds"]["stlora"]),
-                   "loss": summary("stlora")},
+                   "loss": summary("stlora"), "refine": refinement("stlora_switch")},
         "gstlora": {"file": "gstlora.safetensors", "format": "peft", "rank": RANK, "alpha": ALPHA,
                     "targets": ST_SIX + GST_EXTRA, "modules": len(adapters["gstlora"].paths),
                     "parameters": n_params(adapters["gstlora"]), "scale": "one global scale on every token",
                     "steps": state["done"]["gstlora"], "seconds": round(state["seconds"]["gstlora"]),
-                    "loss": summary("gstlora")},
+                    "loss": summary("gstlora"), "refine": refinement("gstlora_switch")},
         "span_rule": "T5 ids of the sub-instruction alone without EOS, first contiguous match in the full "
                      "instruction's T5 ids; sub-instructions of the zoo's instructions are joined by ' and '",
         "training": {"objective": "partial prompt suppression (see zoo/slideredit.py)", "batch": batch, "lr": LR,
@@ -669,6 +744,10 @@ def main(argv=None):
                      f"1 (p={P_ALPHA_ONE}) else U(-1, 1), target v_full + alpha (v_suppressed - v_full)",
                      "objective_name": args.objective, "x0": f"source latent with p={P_SOURCE_X0}, else target latent",
                      "t": "shift_mu(U(0,1)), mu for 16 image tokens", "guidance_input": fz.g,
+                     "refinement": (f"then {', '.join(f'{k}: {v}' for k, v in refine.items())} steps from those weights with "
+                                    f"the switch objective (lr {REFINE_LR}): weight 1 on (v_suppressed - v_full) "
+                                    f"while u > 1 - alpha, else 0, for alpha in [0, 1]; alpha < 0 as linear")
+                     if any(v > 0 for v in refine.values()) else None,
                      "train_pairs": int(len(pairs.train)), "seconds": round(sum(state["seconds"].values())),
                      "budget_seconds": args.minutes * 60 if args.minutes else None},
         "references": refs,
