@@ -31,7 +31,7 @@
  * - `exact_max_abs_diff`: the largest difference, over items, between the final latents of the
  *   plain edit (no STLoRA) and of SliderEdit with every strength at 1;
  * - `n`: sweeps measured (`items`: items).
- * By default every held-out multi-part item (400 items, 1,000 sweeps; about 40 minutes on two CPU
+ * By default every held-out multi-part item (400 items, 1,000 sweeps; about an hour on two CPU
  * cores): at 32 items (80 sweeps) retrainings of the same recipe on close base models read leakage
  * 7-15 sweeps, a spread as large as any change being measured, so the recorded figures take the
  * whole set. --limit N takes the first N items for a quick look. With `sweepsFile`

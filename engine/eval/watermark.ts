@@ -176,10 +176,11 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
 
     // negatives: clean outputs, rendered eval sources, decoded random latents, each named so a
     // pass can be traced (eval/watermark-fpr.ts)
+    const named = (label: string, key: { bits: string }): NamedBits => ({ name: `${label} (${key.bits})`, bits: bitsFromHex(key.bits) });
     const evalKeys: NamedBits[] = [
-      ...keys.map((k, i) => ({ name: `trained key ${i + 1} (${k.bits})`, bits: bitsFromHex(k.bits) })),
-      ...untrainedKeys.map((k, i) => ({ name: `untrained key ${i + 1} (${k.bits})`, bits: bitsFromHex(k.bits) })),
-      ...(demoKey ? [{ name: `demo key (${demoKey.bits})`, bits: bitsFromHex(demoKey.bits) }] : []),
+      ...keys.map((k, i) => named(`trained key ${i + 1}`, k)),
+      ...untrainedKeys.map((k, i) => named(`untrained key ${i + 1}`, k)),
+      ...(demoKey ? [named('demo key', demoKey)] : []),
     ];
     const negatives: NamedBits[] = (await wm.readBits(clean.map((c, i) => ({ name: `clean-${i}`, bytes: c.png })))).map((bits, i) => ({
       name: `clean output of t2i item ${items[i]!.id} (seed ${items[i]!.seed})`,

@@ -39,7 +39,8 @@ from . import world as W
 from .common import Logger, base_parser, load_ckpt, paths_from_args, read_json, set_threads, write_json
 from .evaluate import defaults, load_judge
 from .lora import Adapter
-from .slideredit import ALPHA, RANK, SEED, Frozen, load_adapter_state, part_spans, st_targets, token_scales
+from .slideredit import (ALPHA, RANK, SEED, Frozen, load_adapter_state, part_spans, st_targets, switch_weights,
+                         token_scales)
 
 STRENGTHS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2]   # engine/eval/slideredit.ts
 MODES = ("stlora", "teacher", "switch")
@@ -88,29 +89,19 @@ def render(sampler, stlora: Adapter, items, spans, src, chunk, mode: str, steps:
         on_pass = lambda which: stlora.set_scale(scales if which == "prompt" else 0.0)
         z = sampler.sample(texts, seeds, steps, guidance, context=context, on_pass=on_pass)
         stlora.set_scale(0.0)
-    elif mode == "teacher":
+    elif mode in ("teacher", "switch"):
+        # v_full + w (v_without - v_full) at every step: w = alpha (teacher), or the switch
+        # objective's weight at the step's unshifted time u = 1 - k / steps (zoo.slideredit)
         full = sampler.encode_text(texts)
         without = sampler.encode_text([without_part(items[n], i) for n, i, _ in chunk])
-        a = alphas[:, None, None]
-
-        def interpolate(call):
-            v_full = call(*full)
-            return v_full + a * (call(*without) - v_full)
-        z = sampler.sample(texts, seeds, steps, guidance, context=context, text_emb=full, prompt_velocity=interpolate)
-    elif mode == "switch":
-        full = sampler.encode_text(texts)
-        without = sampler.encode_text([without_part(items[n], i) for n, i, _ in chunk])
-        # the first round(alpha * steps) steps follow the instruction without the part, the rest the
-        # full one; alpha < 0 (strength > 1) extrapolates as the teacher does
-        first = torch.round(alphas * steps)
         step = iter(range(steps))
 
-        def switch(call):
-            k = next(step)
-            v_full, v_without = call(*full), call(*without)
-            a = torch.where(alphas >= 0, (k < first).float(), alphas)[:, None, None]
-            return v_full + a * (v_without - v_full)
-        z = sampler.sample(texts, seeds, steps, guidance, context=context, text_emb=full, prompt_velocity=switch)
+        def combine(call):
+            u = torch.full_like(alphas, 1.0 - next(step) / steps)
+            w = alphas if mode == "teacher" else switch_weights(alphas, u)
+            v_full = call(*full)
+            return v_full + w[:, None, None] * (call(*without) - v_full)
+        z = sampler.sample(texts, seeds, steps, guidance, context=context, text_emb=full, prompt_velocity=combine)
     else:
         raise ValueError(f"unknown mode {mode!r}")
     return sampler.decode(z)
