@@ -208,6 +208,12 @@ export class Engine {
   }
 
   private async unloadCurrent(): Promise<void> {
+    // the running job stops first: one still inside a SliderEdit job would otherwise set the
+    // STLoRA again, or cache a session, after the reset below
+    if (this.loaded) {
+      this.queue.cancelAll();
+      await this.queue.idle();
+    }
     this.sliderEdit.clear();
     // adapters belong to the model they were set on: the user's, the watermark's, and the methods'
     // (SliderEdit's STLoRA), with the plan signatures of the old graphs; a reload starts clean
@@ -216,8 +222,6 @@ export class Engine {
     if (listed) this.emit('adaptersChanged', { adapters: [] });
     this.embedding.reset();
     if (!this.loaded) return;
-    this.queue.cancelAll();
-    await this.queue.idle();
     const { pipeline } = this.loaded;
     this.loaded = null;
     await pipeline.release();

@@ -32,7 +32,9 @@ describe('SliderEdit flags', () => {
     // the same words twice: a name given again takes the next part; "#N" names a part by number
     const twice = 'make it bigger and make it bigger';
     expect(sliderPlan(twice, { strength: ['make it bigger=0.5', 'make it bigger=1.5'] })?.strengths).toEqual([0.5, 1.5]);
-    expect(sliderPlan(twice, { strength: ['#2=0'], sweep: '#2' })).toMatchObject({ strengths: [1, 0], sweep: { part: 1 } });
+    expect(sliderPlan(twice, { strength: ['#1=0'], sweep: '#2' })).toMatchObject({ strengths: [0, 1], sweep: { part: 1 } });
+    // a name may end with the sentence's punctuation, which the split leaves out of the part
+    expect(sliderPlan('make it red and add snow.', { strength: ['add snow.=0.5'] })?.strengths).toEqual([1, 0.5]);
     expect(() => sliderPlan(twice, { strength: ['#3=0'] })).toThrow('--strength: there is no part #3; the instruction has 2');
     expect(() => sliderPlan(twice, { strength: ['make it bigger=0', 'make it bigger=1', 'make it bigger=2'] })).toThrow('"make it bigger" is given twice');
   });
@@ -56,6 +58,8 @@ describe('SliderEdit flags', () => {
     expect(await edit('--sweep-values', '0,1')).toBe(2);
     expect(await edit('--parts', 'move it left|make the square blue')).toBe(2);
     expect(await edit('--parts', 'make the square blue||move it left')).toBe(2);
+    expect(await edit('--strength', 'move it left=0', '--sweep', 'move it left')).toBe(2);
+    expect(await edit('--out', 'edited.jpg')).toBe(2);
     expect(stderr).toEqual([
       'atelier edit: --strength: "make it red" is not a sub-instruction; they are: "make the square blue", "move it left"\n',
       'atelier edit: --strength "move it left" must be a number from 0 to 2, got "2.5"\n',
@@ -66,6 +70,8 @@ describe('SliderEdit flags', () => {
       'atelier edit: --sweep-values needs --sweep\n',
       `atelier edit: --parts: sub-instruction "make the square blue" is out of order in the instruction "${instruction}"\n`,
       'atelier edit: --parts: part 2 of "make the square blue||move it left" is empty\n',
+      'atelier edit: --sweep "move it left" also has a --strength: a sweep sets that part to each of --sweep-values (drop its --strength)\n',
+      'atelier edit: --out: outputs are PNG files (with the job\'s metadata); name it .png, got "edited.jpg"\n',
     ]);
     expect(stdout).toEqual([]);
   });

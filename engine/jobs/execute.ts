@@ -89,7 +89,7 @@ export async function executeJob(context: JobContext, loaded: LoadedModel, reque
   let text: string;
   let strength: number | undefined;
   let sliders: JobMetadata['sliders'];
-  if (request.kind !== 'edit' || !request.sliders) await context.sliderEdit.plain(pipeline);
+  if (request.kind !== 'edit' || !request.sliders) await context.sliderEdit.plain(pipeline, request.kind === 'edit' ? 'edit' : 'other');
   if (request.kind === 'edit' && request.sliders) {
     text = request.instruction;
     const job = { modelId: info.id, modelDir: entry.dir, pipeline, imageBytes: request.image, decodeImage: () => sourceImage(request.image), instruction: text, sliders: request.sliders };

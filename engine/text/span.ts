@@ -51,7 +51,8 @@ function idRuns(haystack: readonly number[], needle: readonly number[]): TokenSp
 
 const WORD_CHAR = /[\p{L}\p{N}\p{M}]/u;
 
-function isWordEdge(text: string, index: number): boolean {
+/** Whether `index` is not inside a word: a letter, digit or mark on both sides of it is. */
+export function isWordEdge(text: string, index: number): boolean {
   const before = text[index - 1];
   const after = text[index];
   return !(before && after && WORD_CHAR.test(before) && WORD_CHAR.test(after));

@@ -60,6 +60,7 @@ type Kind = keyof typeof KIND_FLAGS;
 export async function runJobCommand(argv: string[], kind: Kind): Promise<number> {
   const flags = parseFlags(argv, { ...JOB_FLAGS, ...KIND_FLAGS[kind] });
   const out = outputFor(flags);
+  const target = outputFile(str(flags, 'out')); // before any work: a wrong name should not cost a job
   const common = {
     ...optionalNumber('seed', intFlag(str(flags, 'seed'), 'seed', 0, Number.MAX_SAFE_INTEGER)),
     ...optionalNumber('steps', intFlag(str(flags, 'steps'), 'steps', 1, 200)),
@@ -96,7 +97,6 @@ export async function runJobCommand(argv: string[], kind: Kind): Promise<number>
       ...optional('strength', numberFlag(str(flags, 'strength'), 'strength', 0, 1)),
     };
   }
-  const target = str(flags, 'out');
   const watermarkKey = str(flags, 'watermark');
   const { engine, model } = await engineWithModel(flags);
   try {
@@ -126,3 +126,11 @@ function optionalNumber(key: string, value: number | undefined): Record<string, 
 export const generateCommand = (argv: string[]) => runJobCommand(argv, 'generate');
 export const editCommand = (argv: string[]) => runJobCommand(argv, 'edit');
 export const img2imgCommand = (argv: string[]) => runJobCommand(argv, 'img2img');
+
+/** --out, checked: Atelier writes PNG (with the job's metadata chunks), so another image extension is refused. */
+function outputFile(out: string | undefined): string | undefined {
+  if (out === undefined) return undefined;
+  const ext = path.extname(out).toLowerCase();
+  if (ext && ext !== '.png') throw new UsageError(`--out: outputs are PNG files (with the job's metadata); name it .png, got "${out}"`);
+  return out;
+}

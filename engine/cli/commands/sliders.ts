@@ -9,8 +9,9 @@
  *   --stlora FILE                        an STLoRA instead of the model's own
  * A sweep writes one row image (frames left to right, in the order of the values) to --out, and
  * each frame beside it as OUT-<index>-<value>.png; without --out the frames go to the history.
- * Part names match case-insensitively, ignoring surrounding spaces; "#N" names the N-th part, and a
- * name given again in --strength takes the next part of that text. Bad flags exit with code 2.
+ * Part names match case-insensitively, ignoring surrounding spaces and sentence punctuation at the
+ * end; "#N" names the N-th part, and a name given again in --strength takes the next part of that
+ * text. The swept part cannot also have a --strength. Bad flags exit with code 2.
  */
 import path from 'node:path';
 import type { Engine } from '../../engine.js';
@@ -58,7 +59,8 @@ function partIndex(parts: InstructionPart[], name: string, flag: string, taken: 
     if (i < 0 || i >= parts.length) throw new UsageError(`${flag}: there is no part ${raw}; the instruction has ${parts.length}`);
     return i;
   }
-  const wanted = raw.toLowerCase();
+  // sentence punctuation at the end is not part of a sub-instruction (split.ts)
+  const wanted = raw.replace(/[.!?\u2026]+$/u, '').trimEnd().toLowerCase();
   const matches = parts.flatMap((p, i) => (p.text.toLowerCase() === wanted ? [i] : []));
   if (matches.length === 0) throw new UsageError(`${flag}: "${raw}" is not a sub-instruction; they are: ${parts.map((p) => `"${p.text}"`).join(', ')}`);
   return matches.find((i) => !taken.has(i)) ?? matches[0]!;
@@ -88,6 +90,7 @@ export function sliderPlan(instruction: string, flags: { strength: string[]; par
   let sweep: SliderPlan['sweep'] = null;
   if (flags.sweep !== undefined) {
     const part = partIndex(parts, flags.sweep, '--sweep');
+    if (seen.has(part)) throw new UsageError(`--sweep "${parts[part]!.text}" also has a --strength: a sweep sets that part to each of --sweep-values (drop its --strength)`);
     const values = flags.sweepValues === undefined ? DEFAULT_SWEEP : flags.sweepValues.split(',').map((v) => strengthValue(v, '--sweep-values: each value'));
     if (values.length < 1 || values.length > 64) throw new UsageError('--sweep-values: give 1 to 64 values');
     sweep = { part, values };

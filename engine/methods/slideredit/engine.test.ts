@@ -57,8 +57,11 @@ describe('SliderEdit in the engine (Kontext twin)', () => {
     expect((await pixels(same.image.bytes)).equals(await pixels(first.image.bytes))).toBe(true); // the PNGs differ in their creation time
     const plain = await engine.runJob(request);
     expect(plain.metadata.sliders).toBeUndefined();
+    // the STLoRA stays at weight 0 for a plain edit (no session rebuild); text to image takes it off
+    expect(engine.adapters.methodAdapters().map((a) => a.weight)).toEqual([0]);
+    await engine.runJob({ kind: 'generate', prompt: 'a blue square', seed: 1 });
     expect(engine.adapters.methodAdapters()).toEqual([]);
-    await expect(engine.runJob({ ...request, sliders: { parts: [], strengths: [1] } })).rejects.toThrow('2 sub-instructions but 1 strengths');
+    await expect(engine.runJob({ ...request, sliders: { parts: [], strengths: [1] } })).rejects.toThrow('2 sub-instructions ("make the square blue", "move it left") but 1 strengths: give one strength per sub-instruction, in order');
   });
 
   it('keeps the sliders working after the model is loaded again (the STLoRA is installed anew)', async () => {

@@ -3,7 +3,8 @@
  * STLoRA of random factors: strength 1 on every part reproduces the plain edit (final latents
  * within 1e-5), other strengths change it; a slider move reuses the cached encodings (no text
  * encoder or VAE encoder run, the same transformer session) and reruns only the denoising loop;
- * previews come with every step; a plain edit after slider jobs runs without the STLoRA again.
+ * previews come with every step; a plain edit after slider jobs keeps the STLoRA at weight 0 in the
+ * same transformer session and matches the plain edit bit for bit; other jobs take it off.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -44,8 +45,10 @@ function countRuns() {
 describe('SliderEdit session on the FLUX Kontext twin', () => {
   let pipeline: FluxPipeline;
   let runner: SliderEditRunner;
+  let adapters: AdapterManager;
   let stlora: string;
   let png: Uint8Array;
+  let modelDir: string;
   const job = (strengths: number[], parts?: string[]): SliderJob => ({
     modelId: 'twin',
     modelDir: '/nonexistent',
@@ -58,9 +61,11 @@ describe('SliderEdit session on the FLUX Kontext twin', () => {
 
   beforeAll(async () => {
     const dir = kontextTwin();
+    modelDir = dir;
     pipeline = await FluxPipeline.load(describeModelFolder(dir), 'cpu', { graphCacheDir: tempDir() });
     stlora = writeRandomStlora(path.join(dir, 'transformer', 'model.onnx'), path.join(tempDir(), 'stlora.safetensors'));
-    runner = new SliderEditRunner(new AdapterManager(tempDir()));
+    adapters = new AdapterManager(tempDir());
+    runner = new SliderEditRunner(adapters);
     png = await sourcePng();
   });
   afterAll(async () => {
@@ -112,20 +117,52 @@ describe('SliderEdit session on the FLUX Kontext twin', () => {
     }
   });
 
-  it('a plain edit after slider jobs takes the STLoRA off and matches the first plain edit bit for bit', async () => {
+  it('a plain edit after slider jobs keeps the STLoRA at weight 0, in the same session, and matches the first plain edit bit for bit', async () => {
     const first: Float32Array[] = [];
-    await runner.plain(pipeline);
+    await runner.plain(pipeline, 'other');
+    expect(adapters.methodAdapters()).toEqual([]);
     await pipeline.edit({ image: sourceImage(), instruction, ...input, width: 64, height: 64 }, hooks(first));
     await runner.run(job([0, 2]), input, hooks([]));
-    await runner.plain(pipeline);
-    const again: Float32Array[] = [];
-    await pipeline.edit({ image: sourceImage(), instruction, ...input, width: 64, height: 64 }, hooks(again));
-    expect(maxAbsDiff(again[0]!, first[0]!)).toBe(0);
+    const runs = countRuns();
+    try {
+      await runner.plain(pipeline, 'edit');
+      expect(adapters.methodAdapters().map((s) => s.weight)).toEqual([0]);
+      const again: Float32Array[] = [];
+      await pipeline.edit({ image: sourceImage(), instruction, ...input, width: 64, height: 64 }, hooks(again));
+      expect(maxAbsDiff(again[0]!, first[0]!)).toBe(0);
+      // and back to the sliders: the one transformer session served all of it
+      await runner.run(job([0, 2]), input, hooks([]));
+      expect(runs.sessions.get('transformer')!.size).toBe(1);
+    } finally {
+      runs.restore();
+    }
+    // a job of another kind takes the STLoRA off
+    await runner.plain(pipeline, 'other');
+    expect(adapters.methodAdapters()).toEqual([]);
+  });
+
+  it('a session belongs to the pipeline it was made with: the same model loaded again encodes anew', async () => {
+    await runner.run(job([0.5, 1]), input, hooks([]));
+    expect((await runner.run(job([0.5, 1.5]), input, hooks([]))).cached).toBe(true);
+    // a second pipeline of the same model (a reload), same model id, image and instruction
+    const reloaded = await FluxPipeline.load(describeModelFolder(modelDir), 'cpu', { graphCacheDir: tempDir() });
+    try {
+      const fresh = await runner.run({ ...job([0.5, 1.5]), pipeline: reloaded }, input, hooks([]));
+      expect(fresh.cached).toBe(false);
+      expect((await runner.run({ ...job([0.5, 1]), pipeline: reloaded }, input, hooks([]))).cached).toBe(true);
+      await runner.plain(reloaded, 'other');
+    } finally {
+      await reloaded.release();
+    }
+    // clear() forgets every pipeline's sessions
+    runner.clear();
+    expect((await runner.run(job([0.5, 1]), input, hooks([]))).cached).toBe(false);
+    await runner.plain(pipeline, 'other');
   });
 
   it('names what is wrong: strengths, parts, the STLoRA file', async () => {
     await expect(runner.run(job([1, 2.5]), input, hooks([]))).rejects.toThrow('strength of "move it left" must be from 0 to 2');
-    await expect(runner.run(job([1]), input, hooks([]))).rejects.toThrow('2 sub-instructions but 1 strengths');
+    await expect(runner.run(job([1]), input, hooks([]))).rejects.toThrow('2 sub-instructions ("make the square blue", "move it left") but 1 strengths: give one strength per sub-instruction, in order');
     await expect(runner.run(job([1], ['make it red']), input, hooks([]))).rejects.toThrow('sub-instruction "make it red" is not part of the instruction');
     await expect(runner.run({ ...job([1, 1]), sliders: { strengths: [1, 1], stlora: '/nonexistent/stlora.safetensors' } }, input, hooks([]))).rejects.toThrow('STLoRA file not found');
     await expect(runner.run({ ...job([1, 1]), sliders: { strengths: [1, 1] } }, input, hooks([]))).rejects.toThrow('has no SliderEdit STLoRA');

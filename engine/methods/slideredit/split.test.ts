@@ -73,3 +73,37 @@ describe('the user\'s split', () => {
     expect(() => parsePartList('a||b')).toThrow('part 2 of "a||b" is empty');
   });
 });
+
+describe('edge cases of the split', () => {
+  it('does not split inside words of other scripts, "and/or", numbers with commas, or quoted text', () => {
+    expect(texts('make the andén wet and add snow')).toEqual(['make the andén wet', 'add snow']);
+    expect(texts('make it red and/or blue')).toEqual(['make it red and/or blue']);
+    expect(texts('add 1,000 balloons, then make it dusk')).toEqual(['add 1,000 balloons', 'make it dusk']);
+    expect(texts('add a sign saying "hello, world and then some" and move it up')).toEqual(['add a sign saying "hello, world and then some"', 'move it up']);
+    expect(texts('add a sign saying “hi, there”, then blur it')).toEqual(['add a sign saying “hi, there”', 'blur it']);
+  });
+
+  it('leaves sentence punctuation at a part\'s end out of the part', () => {
+    expect(splitInstruction('make the sky red and add snow.')).toEqual([
+      { text: 'make the sky red', start: 0, end: 16 },
+      { text: 'add snow', start: 21, end: 29 },
+    ]);
+    expect(texts('make it pop! and then blur it...')).toEqual(['make it pop', 'blur it']);
+    expect(texts('...')).toEqual([]);
+  });
+
+  it('places a user\'s part at its earliest whole-word occurrence, whatever the case', () => {
+    // "red" is also the end of "bored": the whole word wins
+    expect(locateParts('make the bored cat red and add a hat', ['red', 'add a hat'])).toEqual([
+      { text: 'red', start: 19, end: 22 },
+      { text: 'add a hat', start: 27, end: 36 },
+    ]);
+    // the earliest place, even when only a later one has the exact case
+    expect(locateParts('Make it bigger and make it bigger', ['make it bigger', 'make it bigger']).map((p) => p.start)).toEqual([0, 19]);
+    expect(locateParts('Blur the face, then blur the face more', ['blur the face'])[0]).toEqual({ text: 'Blur the face', start: 0, end: 13 });
+    // inside a word only when there is no whole-word place
+    expect(locateParts('make it reddish', ['red'])[0]).toEqual({ text: 'red', start: 8, end: 11 });
+    // regular-expression characters in a part are plain text
+    expect(locateParts('make it (very) red', ['(very) red'])[0]!.start).toBe(8);
+  });
+});

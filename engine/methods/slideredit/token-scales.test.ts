@@ -32,7 +32,7 @@ describe('per-token scales', () => {
     expect(() => checkStrengths([1, 2.5], parts)).toThrow('strength of "move it up" must be from 0 to 2, got 2.5');
     expect(() => checkStrengths([-0.1, 1], parts)).toThrow('strength of "make it blue"');
     expect(() => checkStrengths([Number.NaN, 1], parts)).toThrow('must be from 0 to 2');
-    expect(() => checkStrengths([1], parts)).toThrow('2 sub-instructions but 1 strengths');
+    expect(() => checkStrengths([1], parts)).toThrow('2 sub-instructions ("make it blue", "move it up") but 1 strengths');
     expect(() => tokenScales(4, [{ start: 2, end: 5 }], [0])).toThrow('does not fit 4 tokens');
   });
 });

@@ -15,7 +15,10 @@ export const MAX_STRENGTH = 2;
 
 /** Checks strengths against their parts: one per part, each a number in [0, 2]. */
 export function checkStrengths(strengths: readonly number[], parts: readonly { text: string }[]): void {
-  if (strengths.length !== parts.length) throw new EngineError('invalid_params', `${parts.length} sub-instructions but ${strengths.length} strengths`);
+  if (strengths.length !== parts.length) {
+    const named = parts.map((p) => `"${p.text}"`).join(', ');
+    throw new EngineError('invalid_params', `${parts.length} sub-instructions (${named}) but ${strengths.length} strengths: give one strength per sub-instruction, in order`);
+  }
   strengths.forEach((s, i) => {
     if (!Number.isFinite(s) || s < MIN_STRENGTH || s > MAX_STRENGTH) {
       throw new EngineError('invalid_params', `strength of "${parts[i]!.text}" must be from ${MIN_STRENGTH} to ${MAX_STRENGTH}, got ${s}`);

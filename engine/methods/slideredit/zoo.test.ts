@@ -47,7 +47,7 @@ if (!checkpoints) {
           const image = await decodeImage(bytes, { name: item.source });
           const job = (strengths: number[]) => ({ modelId: 'tiny', modelDir, pipeline, imageBytes: bytes, decodeImage: async () => image, instruction: item.instruction, sliders: { strengths } });
           let plain = new Float32Array(0);
-          await runner.plain(pipeline);
+          await runner.plain(pipeline, 'other');
           await pipeline.edit({ image, instruction: item.instruction, seed: item.seed, ...input, width: 64, height: 64 }, { signal: new AbortController().signal, onLatents: (l) => void (plain = l.slice()) });
           let sliders = new Float32Array(0);
           const ones = item.parts.map(() => 1);

@@ -289,4 +289,70 @@ describe('instruction sliders', () => {
     // "make the sky red" kept its strength (1) and the new part starts at 1: nothing to send
     expect(run.sliders).toBeUndefined();
   });
+
+  it('a frame clicked while the sweep still renders stops the sweep there and takes its strength', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.click(screen.getAllByTestId('slider-sweep')[0]!);
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    done(engine, 'job-1', 1);
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(2));
+    await waitFor(() => expect(screen.getAllByTestId('sweep-frame')[0]!.querySelector('img')).not.toBeNull());
+    await fireEvent.click(screen.getAllByTestId('sweep-frame')[0]!); // strength 0, while frame 0.5 renders
+    await waitFor(() => expect(engine.calls('cancel')).toEqual([{ jobId: 'job-2' }]));
+    expect(values()).toEqual([0, 1, 1]);
+    expect(screen.getAllByTestId('sweep-frame')[0]!.querySelector('img')).not.toBeNull(); // the frames stay
+    // the sliders work again, and the picked strength renders once job-2 is gone
+    expect(sliders().every((el) => el.getAttribute('aria-disabled') === 'false')).toBe(true);
+    engine.emit('jobCancelled', { jobId: 'job-2' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(3));
+    expect(sliderJobs(engine)[2]!.sliders?.strengths).toEqual([0, 1, 1]);
+    expect(sliderJobs(engine)[2]!.preview).toBe(true);
+    expect(toastTexts()).toEqual([]);
+  });
+
+  it('a sweep started while a slider render runs waits for it to stop, then renders every frame', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.keyDown(sliders()[0]!, { key: 'ArrowLeft' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    engine.overrides.cancel = () => ({ cancelled: true }); // the engine stops job-1 a little later
+    await fireEvent.click(screen.getAllByTestId('slider-sweep')[2]!);
+    await waitFor(() => expect(engine.calls('cancel')).toEqual([{ jobId: 'job-1' }]));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sliderJobs(engine)).toHaveLength(1); // nothing starts while job-1 still runs
+    engine.emit('jobCancelled', { jobId: 'job-1' });
+    for (const [i, value] of [0, 0.5, 1, 1.5, 2].entries()) {
+      await waitFor(() => expect(sliderJobs(engine)).toHaveLength(i + 2));
+      expect(sliderJobs(engine)[i + 1]!.sliders?.strengths).toEqual([0.95, 1, value]);
+      done(engine, `job-${i + 2}`, i);
+    }
+    await waitFor(() => expect(screen.getAllByTestId('sweep-frame').every((f) => f.querySelector('img') !== null)).toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sliderJobs(engine)).toHaveLength(6); // the interrupted slider position did not come back after the sweep
+  });
+
+  it('keeps each of two identical sub-instructions\' strengths apart across a new split', async () => {
+    const { engine } = await editWithImage();
+    const twice = 'make it bigger and make it bigger';
+    await fireEvent.input(byTestId<HTMLTextAreaElement>('prompt'), { target: { value: twice } });
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(2));
+    await fireEvent.keyDown(sliders()[0]!, { key: 'PageDown' });
+    await fireEvent.keyDown(sliders()[1]!, { key: 'End' });
+    expect(values()).toEqual([0.75, 2]);
+    await fireEvent.input(byTestId<HTMLTextAreaElement>('prompt'), { target: { value: `${twice} and add snow` } });
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(3));
+    expect(values()).toEqual([0.75, 2, 1]);
+    expect(engine.calls('sliderParts').at(-1)).toEqual({ instruction: `${twice} and add snow` });
+  });
+
+  it('Sweep waits for an open image: disabled, saying why', async () => {
+    const mounted = await mountApp(new FakeEngine());
+    void mounted;
+    await fireEvent.click(byTestId('mode-edit'));
+    await fireEvent.input(byTestId<HTMLTextAreaElement>('prompt'), { target: { value: INSTRUCTION } });
+    await waitFor(() => expect(screen.getAllByTestId('slider-chip')).toHaveLength(3));
+    const sweep = screen.getAllByTestId<HTMLButtonElement>('slider-sweep')[0]!;
+    expect(sweep.disabled).toBe(true);
+    expect(sweep.title).toBe(text('sliders-blocker'));
+  });
 });
+

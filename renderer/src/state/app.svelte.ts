@@ -353,7 +353,7 @@ export class AtelierApp {
    * or null when nothing was rendered (not in an instruction edit, parts of an older instruction,
    * cancelled, failed).
    */
-  async renderSliders(sliders: SliderRequest, purpose: 'slider' | 'sweep' = 'slider'): Promise<EncodedImage | null> {
+  async renderSliders(readSliders: () => SliderRequest | null, purpose: 'slider' | 'sweep' = 'slider'): Promise<EncodedImage | null> {
     const eligible = (): boolean =>
       this.runBlocker === null && this.session.model !== null && this.workspace.source !== null && this.settings.kind === 'edit' && this.sliders.forInstruction === this.settings.instruction;
     if (!eligible()) return null; // nothing is cancelled for a render that would not run
@@ -364,6 +364,9 @@ export class AtelierApp {
       await this.job.idle();
       if (this.job.busy || !eligible()) return null;
     }
+    // read only now: moves made while the old job wound down are in it
+    const sliders = readSliders();
+    if (!sliders) return null;
     const model = this.session.model;
     const source = this.workspace.source;
     if (!model || !source) return null;

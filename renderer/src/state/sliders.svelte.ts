@@ -5,18 +5,21 @@
  *
  * - The split follows the instruction: `follow(instruction)` asks the engine (debounced by the
  *   caller's typing; stale answers are dropped). Strengths are kept for parts whose text survives a
- *   new split; new parts start at 1. Merging two neighbouring chips, or editing the split as
+ *   new split, matched by text and occurrence (the second "make it bigger" keeps the second one's
+ *   strength); new parts start at 1. Merging two neighbouring chips, or editing the split as
  *   "a | b | c", sends the user's parts, which the engine checks.
  * - Moving a slider re-renders after a quiet spell (`DEBOUNCE_MS`). One render loop runs at a
- *   time and reads the strengths when it submits, so the image always ends at the newest values:
- *   a move while a render runs interrupts it (the host cancels the job quietly) and the loop
- *   renders again with what the sliders say then; an older position never starts after a newer one.
+ *   time and hands the host a getter that reads the strengths when the job is submitted (after any
+ *   job in flight has ended), so the image always ends at the newest values: a move while a render
+ *   runs interrupts it (the host cancels the job quietly) and the loop renders again with what the
+ *   sliders say then; an older position never starts after a newer one.
  * - Parts remember the instruction they were split from (`forInstruction`): a render or a Run
  *   never sends the old parts with a newer instruction.
  * - A sweep renders one part at each of `SWEEP_VALUES` in turn (the others as set) and keeps the
- *   frames; clicking a frame takes its strength. Sliders are disabled while it runs; closing it,
- *   a new split, or a new sweep stops it (each sweep has its own id, so an old one unwinding never
- *   touches a newer one).
+ *   frames; clicking a frame takes its strength (a sweep still rendering stops there, its frames
+ *   stay). It starts once the slider loop has stopped, so the two never race for the one job.
+ *   Sliders are disabled while it runs; closing it, a new split, or a new sweep stops it (each
+ *   sweep has its own id, so an old one unwinding never touches a newer one).
  */
 import type { EngineClient } from '../engine/client.js';
 import { messageOf } from '../engine/errors.js';
@@ -34,8 +37,12 @@ export interface SliderRequest {
 
 /** What the sliders need of the app. */
 export interface SliderHost {
-  /** Runs an edit with these sliders; resolves with the output, or null when it did not finish. */
-  render(sliders: SliderRequest, purpose: 'slider' | 'sweep'): Promise<EncodedImage | null>;
+  /**
+   * Runs an edit with the sliders `request()` gives when the job is submitted (after any job in
+   * flight has ended; null: nothing to render any more); resolves with the output, or null when it
+   * did not finish or never started.
+   */
+  render(request: () => SliderRequest | null, purpose: 'slider' | 'sweep'): Promise<EncodedImage | null>;
   /** Stops the render in flight without telling the user (a newer one replaces it). */
   interrupt(): void;
 }
@@ -67,7 +74,7 @@ export class Sliders {
   private asking: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** The render loop is running; `dirty`: the strengths changed since it last submitted. */
-  private looping = false;
+  private looping: Promise<void> | null = null;
   private dirty = false;
   private sweepId = 0;
 
@@ -113,7 +120,11 @@ export class Sliders {
     this.instruction = instruction;
     this.custom = sliders ? [...sliders.parts] : null;
     this.strengths = this.parts.map(() => 1);
-    await this.ask();
+    const asking = this.ask();
+    const ticket = this.asked;
+    await asking;
+    // a newer restore or split since then owns the strengths
+    if (ticket !== this.asked) return;
     if (sliders && this.error === null && this.parts.length === sliders.strengths.length) this.strengths = [...sliders.strengths];
   }
 
@@ -142,10 +153,11 @@ export class Sliders {
     try {
       const result = await this.client.call('sliderParts', { instruction, ...(this.custom ? { parts: this.custom } : {}) });
       if (ticket !== this.asked) return;
-      const old = new Map(this.parts.map((p, i) => [p.text.toLowerCase(), this.strengths[i] ?? 1]));
+      const oldKeys = occurrenceKeys(this.parts);
+      const old = new Map(oldKeys.map((key, i) => [key, this.strengths[i] ?? 1]));
       this.replaceParts(
         result.parts,
-        result.parts.map((p) => old.get(p.text.toLowerCase()) ?? 1),
+        occurrenceKeys(result.parts).map((key) => old.get(key) ?? 1),
         instruction,
       );
       this.available = result.available;
@@ -186,19 +198,25 @@ export class Sliders {
       this.timer = null;
       this.dirty = true;
       if (this.looping) this.host.interrupt(); // the loop renders the newest values next
-      else void this.loop();
+      else this.looping = this.loop();
     }, DEBOUNCE_MS);
   }
 
   private async loop(): Promise<void> {
-    this.looping = true;
     try {
       while (this.dirty && !this.sweeping) {
-        this.dirty = false;
-        await this.host.render(this.request, 'slider');
+        let read = false;
+        await this.host.render(() => {
+          if (this.sweeping) return null; // a sweep took over while this render waited
+          read = true;
+          this.dirty = false;
+          return this.request;
+        }, 'slider');
+        if (!read) break; // nothing could render now (no image, another instruction): a later move asks again
       }
     } finally {
-      this.looping = false;
+      this.looping = null;
+      this.dirty = false;
       if (this.timer === null) this.pending = false;
     }
   }
@@ -207,15 +225,16 @@ export class Sliders {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.dirty = false;
-    this.pending = this.looping;
+    this.pending = this.looping !== null;
   }
 
   /** Joins part `index` with the next one (the text between them included). */
   async merge(index: number): Promise<void> {
     const a = this.parts[index];
     const b = this.parts[index + 1];
-    if (!a || !b) return;
-    const merged = this.instruction.slice(a.start, b.end);
+    // the parts' offsets are in the text they were split from; a newer text is split anew first
+    if (!a || !b || this.partsInstruction !== this.instruction) return;
+    const merged = this.partsInstruction.slice(a.start, b.end);
     const texts = this.parts.map((p) => p.text);
     texts.splice(index, 2, merged);
     await this.setSplit(texts);
@@ -239,10 +258,18 @@ export class Sliders {
     this.sweeping = true;
     this.sweepFrames = values.map((value) => ({ value, url: null }));
     try {
+      // the slider loop stops at its next turn; its render in flight goes first
+      if (this.looping) {
+        this.host.interrupt();
+        await this.looping;
+        if (id !== this.sweepId) return;
+      }
       for (const [i, value] of values.entries()) {
-        const request = this.request;
-        request.strengths[index] = value;
-        const image = await this.host.render(request, 'sweep');
+        const image = await this.host.render(() => {
+          const request = this.request;
+          request.strengths[index] = value;
+          return request;
+        }, 'sweep');
         if (id !== this.sweepId) return;
         if (!image) break;
         this.sweepFrames = this.sweepFrames.map((f, j) => (j === i ? { value, url: imageUrl(image.bytes, image.mime) } : f));
@@ -254,23 +281,40 @@ export class Sliders {
 
   /** Takes a sweep frame's strength for the swept part. */
   pickFrame(value: number): void {
-    if (this.sweepPart !== null) this.setStrength(this.sweepPart, value);
+    if (this.sweepPart === null) return;
+    this.stopSweep();
+    this.setStrength(this.sweepPart, value);
+  }
+
+  /** Stops a sweep still rendering; its frames stay. */
+  stopSweep(): void {
+    if (!this.sweeping) return;
+    this.sweepId++;
+    this.sweeping = false;
+    this.host.interrupt();
   }
 
   /** Closes the sweep row; a sweep still rendering is stopped. */
   clearSweep(): void {
+    this.stopSweep();
     for (const f of this.sweepFrames) revokeUrl(f.url);
     this.sweepFrames = [];
     this.sweepPart = null;
-    if (this.sweeping) {
-      this.sweepId++;
-      this.sweeping = false;
-      this.host.interrupt();
-    }
   }
 
   dispose(): void {
     this.stopScheduled();
     this.clearSweep();
   }
+}
+
+/** "text#n" per part: its lowercased text and how many parts before it have the same text. */
+function occurrenceKeys(parts: readonly SliderPart[]): string[] {
+  const seen = new Map<string, number>();
+  return parts.map((p) => {
+    const text = p.text.toLowerCase();
+    const n = seen.get(text) ?? 0;
+    seen.set(text, n + 1);
+    return `${text}#${n}`;
+  });
 }
