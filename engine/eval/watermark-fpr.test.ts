@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { countFalsePositives, falsePositiveFigures, type NamedBits } from './watermark-fpr.js';
-import { thresholdK } from '../methods/watermark/binomial.js';
+import { binomialQuantile, chanceBitBiasMax, countFalsePositives, falsePositiveFigures, randomKeyRates, type NamedBits } from './watermark-fpr.js';
+import { binomialTail, thresholdK } from '../methods/watermark/binomial.js';
 import { seededRandom } from '../noise/seeded-random.js';
 
 const bits = (pattern: string): Uint8Array => Uint8Array.from(pattern, (c) => (c === '1' ? 1 : 0));
@@ -52,5 +52,67 @@ describe('countFalsePositives', () => {
 
   it('refuses bit strings of different lengths, naming the one that differs', () => {
     expect(() => countFalsePositives([{ name: 'short image', bits: bits('101') }], [key], k3, k6)).toThrow(/short image: 3 bits/);
+  });
+});
+
+describe('randomKeyRates', () => {
+  // a loose threshold, so the per-key rates are large enough to compare in a test
+  const k = 28;
+  const tail = binomialTail(48, k);
+  const uniform = seededRandom(777);
+  const coin = () => (uniform() < 0.5 ? 1 : 0);
+
+  it('keeps the mean rate over random keys at the binomial tail, biased bits or not, while biased bits spread the per-key rates', () => {
+    const fair = Array.from({ length: 2000 }, (_, i) => ({ name: `fair ${i}`, bits: Uint8Array.from({ length: 48 }, coin) }));
+    const fairRates = randomKeyRates(fair, 400, k, seededRandom(1));
+    expect(fairRates.keys).toBe(400);
+    expect(Math.abs(fairRates.mean - tail)).toBeLessThan(0.01);
+    expect(fairRates.max).toBeLessThan(tail + 0.06);
+    // every image reads the same bits: a key passes on all of them or on none
+    const stuck = Array.from({ length: 200 }, (_, i) => ({ name: `stuck ${i}`, bits: fair[0]!.bits }));
+    const stuckRates = randomKeyRates(stuck, 2000, k, seededRandom(2));
+    expect(Math.abs(stuckRates.mean - tail)).toBeLessThan(0.03);
+    expect(stuckRates.max).toBe(1);
+    expect(stuckRates.p99).toBe(1);
+    expect(stuckRates.maxKey).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('refuses to measure without negatives or keys', () => {
+    expect(() => randomKeyRates([], 10, k, seededRandom(3))).toThrow(/need negatives and keys, got 0 and 10/);
+  });
+});
+
+describe('binomialQuantile', () => {
+  it('is the smallest count whose cumulative probability reaches q', () => {
+    expect(binomialQuantile(10, 0.5, 0.5)).toBe(5);
+    expect(binomialQuantile(10, 0.5, 0.999)).toBe(9); // P[<= 9] = 1 - 1/1024
+    expect(binomialQuantile(48, 0.5, 0.001)).toBe(13);
+    expect(binomialQuantile(1000, 0.001, 0.5)).toBe(1);
+  });
+});
+
+describe('chanceBitBiasMax', () => {
+  it('is the median largest bias of fair bits: about 2.45 standard errors for 48 bits, shrinking as 1 / sqrt(n)', () => {
+    for (const n of [100, 600, 9300]) {
+      const level = chanceBitBiasMax(n, 48);
+      expect(level / (0.5 / Math.sqrt(n))).toBeGreaterThan(2.2);
+      expect(level / (0.5 / Math.sqrt(n))).toBeLessThan(2.7);
+    }
+    expect(chanceBitBiasMax(1, 48)).toBe(0.5); // one image: every bit reads fully one way
+    // agrees with a simulation of fair bits
+    const uniform = seededRandom(99);
+    const maxima: number[] = [];
+    for (let run = 0; run < 200; run++) {
+      let max = 0;
+      for (let b = 0; b < 48; b++) {
+        let ones = 0;
+        for (let i = 0; i < 100; i++) ones += uniform() < 0.5 ? 1 : 0;
+        max = Math.max(max, Math.abs(ones / 100 - 0.5));
+      }
+      maxima.push(max);
+    }
+    maxima.sort((a, b) => a - b);
+    expect(Math.abs(maxima[100]! - chanceBitBiasMax(100, 48))).toBeLessThanOrEqual(0.02);
+    expect(() => chanceBitBiasMax(0, 48)).toThrow(/n >= 1 images/);
   });
 });

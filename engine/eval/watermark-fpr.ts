@@ -14,8 +14,17 @@
  *   biased bit makes keys that agree with the bias match more often than 1/2.
  * Every comparison at or over the 1e-6 threshold is listed by name (which image, which key, K),
  * so a rare pass can be looked at instead of only counted.
+ *
+ * What the verdict's false-positive rate rests on is the key, not the extractor: for any fixed
+ * image and a key whose bits are uniform and independent of it, K is exactly Bin(48, 1/2), biased
+ * bits or not. A biased extractor makes the rate differ from key to key (a key that agrees with the
+ * biased bits passes more often), so counts over a handful of eval keys are correlated through
+ * their keys and wander more than a binomial quantile allows. `randomKeyRates` measures both sides
+ * over many random keys: the mean per-key rate (the guarantee, which should sit at the bound) and
+ * the worst key's (what one unlucky key sees), next to the worst that independence alone would give
+ * over as many keys.
  */
-import { matchingBits, type Bits } from '../methods/watermark/bits.js';
+import { hexFromBits, matchingBits, type Bits } from '../methods/watermark/bits.js';
 import type { Figures } from '../bench/report.js';
 
 export interface NamedBits {
@@ -62,13 +71,90 @@ export function countFalsePositives(negatives: readonly NamedBits[], keys: reado
   const comparisons = negatives.length * keys.length;
   const mean = comparisons === 0 ? NaN : sum / comparisons;
   const variance = comparisons < 2 ? NaN : (sumSquares - comparisons * mean * mean) / (comparisons - 1);
-  let bitBiasMax = 0;
-  for (let b = 0; b < nBits && negatives.length > 0; b++) {
+  return { comparisons, passesAt1e3, passesAt1e6, passesAt1e6Named, meanMatchingBits: mean, sdMatchingBits: Math.sqrt(variance), maxMatchingBits, bitBiasMax: bitBiasMax(negatives) };
+}
+
+/** The q-quantile of Bin(n, p): the smallest c with P[Bin(n, p) <= c] >= q (summed from log pmfs). */
+export function binomialQuantile(n: number, p: number, q: number): number {
+  let logPmf = n * Math.log1p(-p); // k = 0
+  let cdf = Math.exp(logPmf);
+  for (let k = 0; k < n; k++) {
+    if (cdf >= q) return k;
+    logPmf += Math.log((n - k) / (k + 1)) + Math.log(p) - Math.log1p(-p);
+    cdf += Math.exp(logPmf);
+  }
+  return n;
+}
+
+/**
+ * What `bitBiasMax` reads by chance alone: the median, over repeated sets of n images, of the
+ * largest |share of ones - 1/2| among `bits` independent fair bits (exact, from Bin(n, 1/2)). A
+ * measured bias near it is sampling noise; one far above it is the extractor's.
+ */
+export function chanceBitBiasMax(n: number, bits: number, q = 0.5): number {
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(bits) || bits < 1) throw new Error(`chance bias needs n >= 1 images and bits >= 1, got ${n} and ${bits}`);
+  const logPmf = new Float64Array(n + 1);
+  for (let k = 1; k <= n; k++) logPmf[k] = logPmf[k - 1]! + Math.log((n - k + 1) / k);
+  const top = logPmf[Math.floor(n / 2)]!;
+  const pmf = Array.from(logPmf, (l) => Math.exp(l - top));
+  const total = pmf.reduce((a, b) => a + b, 0);
+  // P[|K - n/2| <= d] grows with d; the max over `bits` bits is <= d with that probability to the power bits
+  const byDistance = pmf.map((p, k) => ({ d: Math.abs(k - n / 2), p: p / total })).sort((a, b) => a.d - b.d);
+  let cdf = 0;
+  for (let i = 0; i < byDistance.length; i++) {
+    cdf += byDistance[i]!.p;
+    const last = i + 1 === byDistance.length || byDistance[i + 1]!.d !== byDistance[i]!.d;
+    if (last && cdf ** bits >= q) return byDistance[i]!.d / n;
+  }
+  return 0.5;
+}
+
+/** The largest |share reading 1 - 1/2| over the bit positions (0 for no negatives). */
+export function bitBiasMax(negatives: readonly NamedBits[]): number {
+  const nBits = negatives[0]?.bits.length ?? 0;
+  let max = 0;
+  for (let b = 0; b < nBits; b++) {
     let ones = 0;
     for (const negative of negatives) ones += negative.bits[b]!;
-    bitBiasMax = Math.max(bitBiasMax, Math.abs(ones / negatives.length - 0.5));
+    max = Math.max(max, Math.abs(ones / negatives.length - 0.5));
   }
-  return { comparisons, passesAt1e3, passesAt1e6, passesAt1e6Named, meanMatchingBits: mean, sdMatchingBits: Math.sqrt(variance), maxMatchingBits, bitBiasMax };
+  return max;
+}
+
+export interface RandomKeyRates {
+  keys: number;
+  /** Mean over the keys of each key's share of negatives with K >= k. */
+  mean: number;
+  /** The worst key's share, and that key. */
+  max: number;
+  maxKey: string;
+  /** The 99th percentile of the per-key shares. */
+  p99: number;
+}
+
+/**
+ * Per-key false-positive rates at threshold k over `nKeys` keys of uniform random bits (from
+ * `random`, so a run is reproducible): each key against every negative.
+ */
+export function randomKeyRates(negatives: readonly NamedBits[], nKeys: number, k: number, random: () => number): RandomKeyRates {
+  if (negatives.length === 0 || nKeys < 1) throw new Error(`random-key rates need negatives and keys, got ${negatives.length} and ${nKeys}`);
+  const nBits = negatives[0]!.bits.length;
+  const rates: Array<{ rate: number; key: Bits }> = [];
+  for (let r = 0; r < nKeys; r++) {
+    const key = Uint8Array.from({ length: nBits }, () => (random() < 0.5 ? 1 : 0));
+    let passes = 0;
+    for (const negative of negatives) if (matchingBits(negative.bits, key) >= k) passes++;
+    rates.push({ rate: passes / negatives.length, key });
+  }
+  const sorted = rates.map((r) => r.rate).sort((a, b) => a - b);
+  const worst = rates.reduce((a, b) => (b.rate > a.rate ? b : a));
+  return {
+    keys: nKeys,
+    mean: sorted.reduce((a, b) => a + b, 0) / nKeys,
+    max: worst.rate,
+    maxKey: hexFromBits(worst.key),
+    p99: sorted[Math.min(nKeys - 1, Math.ceil(0.99 * nKeys) - 1)]!,
+  };
 }
 
 /** The counts as the evaluation's figures (the 1e-3 bound and its quantile are the caller's). */
