@@ -35,6 +35,8 @@ describe('SliderEdit flags', () => {
     expect(sliderPlan(twice, { strength: ['#1=0'], sweep: '#2' })).toMatchObject({ strengths: [0, 1], sweep: { part: 1 } });
     // a name may end with the sentence's punctuation, which the split leaves out of the part
     expect(sliderPlan('make it red and add snow.', { strength: ['add snow.=0.5'] })?.strengths).toEqual([1, 0.5]);
+    expect(sliderPlan('make it red and add snow.', { strength: ['add snow.=0.5'], parts: 'make it red|add snow.' })?.strengths).toEqual([1, 0.5]);
+    expect(sliderPlan('make it red and add snow.', { strength: ['add snow=0.5'], parts: 'make it red|add snow.' })?.strengths).toEqual([1, 0.5]);
     expect(() => sliderPlan(twice, { strength: ['#3=0'] })).toThrow('--strength: there is no part #3; the instruction has 2');
     expect(() => sliderPlan(twice, { strength: ['make it bigger=0', 'make it bigger=1', 'make it bigger=2'] })).toThrow('"make it bigger" is given twice');
   });

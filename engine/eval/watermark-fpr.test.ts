@@ -68,6 +68,8 @@ describe('randomKeyRates', () => {
     expect(fairRates.keys).toBe(400);
     expect(Math.abs(fairRates.mean - tail)).toBeLessThan(0.01);
     expect(fairRates.max).toBeLessThan(tail + 0.06);
+    expect(fairRates.p99).toBeGreaterThan(fairRates.mean);
+    expect(fairRates.p99).toBeLessThanOrEqual(fairRates.max);
     // every image reads the same bits: a key passes on all of them or on none
     const stuck = Array.from({ length: 200 }, (_, i) => ({ name: `stuck ${i}`, bits: fair[0]!.bits }));
     const stuckRates = randomKeyRates(stuck, 2000, k, seededRandom(2));

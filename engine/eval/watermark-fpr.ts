@@ -20,9 +20,10 @@
  * bits or not. A biased extractor makes the rate differ from key to key (a key that agrees with the
  * biased bits passes more often), so counts over a handful of eval keys are correlated through
  * their keys and wander more than a binomial quantile allows. `randomKeyRates` measures both sides
- * over many random keys: the mean per-key rate (the guarantee, which should sit at the bound) and
- * the worst key's (what one unlucky key sees), next to the worst that independence alone would give
- * over as many keys.
+ * over many random keys: the mean per-key rate (the guarantee: at the bound for any extractor, so
+ * it checks the keys and the counting) and the spread, up to the worst key's rate (what one
+ * unlucky key sees, which the extractor's bias decides), next to what independence alone would
+ * give over as many keys.
  */
 import { hexFromBits, matchingBits, type Bits } from '../methods/watermark/bits.js';
 import type { Figures } from '../bench/report.js';

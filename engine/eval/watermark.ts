@@ -199,6 +199,8 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
     const counts = countFalsePositives(negatives, evalKeys, k3, k6);
     const bound = binomialTail(BITS, k3);
     const randomKeys = randomKeyRates(negatives, RANDOM_KEYS, k3, seededRandom(4321));
+    const chanceLevel = (n: number) => (n > 0 ? chanceBitBiasMax(n, BITS) : null);
+    const biasOf = (slice: NamedBits[]) => (slice.length > 0 ? bitBiasMax(slice) : null);
     const perKeyQuantile = (q: number) => binomialQuantile(negatives.length, bound, q) / negatives.length;
     const trained = assets.manifest.trained ?? {};
     return {
@@ -223,12 +225,12 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
       'fpr_at_1e-3_random_keys_max': randomKeys.max,
       'fpr_at_1e-3_random_keys_max_if_independent': perKeyQuantile(1 - 1 / RANDOM_KEYS),
       'fpr_at_1e-3_random_keys_worst_key': randomKeys.maxKey,
-      negatives_bit_bias_max_clean_outputs: bitBiasMax(negatives.slice(0, nClean)),
-      negatives_bit_bias_max_clean_outputs_by_chance: chanceBitBiasMax(nClean, BITS),
-      negatives_bit_bias_max_renders: bitBiasMax(negatives.slice(nClean, nClean + nRenders)),
-      negatives_bit_bias_max_renders_by_chance: chanceBitBiasMax(nRenders, BITS),
-      negatives_bit_bias_max_decoded_latents: bitBiasMax(negatives.slice(nClean + nRenders)),
-      negatives_bit_bias_max_decoded_latents_by_chance: chanceBitBiasMax(nLatents, BITS),
+      negatives_bit_bias_max_clean_outputs: biasOf(negatives.slice(0, nClean)),
+      negatives_bit_bias_max_clean_outputs_by_chance: chanceLevel(nClean),
+      negatives_bit_bias_max_renders: biasOf(negatives.slice(nClean, nClean + nRenders)),
+      negatives_bit_bias_max_renders_by_chance: chanceLevel(nRenders),
+      negatives_bit_bias_max_decoded_latents: biasOf(negatives.slice(nClean + nRenders)),
+      negatives_bit_bias_max_decoded_latents_by_chance: chanceLevel(nLatents),
       n_negatives: negatives.length,
       negatives: `${nLatents} decoded random latents, ${nRenders} rendered eval sources, ${nClean} clean generated outputs; each against ${evalKeys.length} keys`,
       threshold_k_at_1e_6: k6,

@@ -59,9 +59,11 @@ function partIndex(parts: InstructionPart[], name: string, flag: string, taken: 
     if (i < 0 || i >= parts.length) throw new UsageError(`${flag}: there is no part ${raw}; the instruction has ${parts.length}`);
     return i;
   }
-  // sentence punctuation at the end is not part of a sub-instruction (split.ts)
-  const wanted = raw.replace(/[.!?\u2026]+$/u, '').trimEnd().toLowerCase();
-  const matches = parts.flatMap((p, i) => (p.text.toLowerCase() === wanted ? [i] : []));
+  // sentence punctuation at the end does not tell parts apart (the automatic split leaves it out;
+  // a user's own --parts may keep it)
+  const key = (text: string) => text.replace(/[.!?\u2026]+$/u, '').trimEnd().toLowerCase();
+  const wanted = key(raw);
+  const matches = parts.flatMap((p, i) => (key(p.text) === wanted ? [i] : []));
   if (matches.length === 0) throw new UsageError(`${flag}: "${raw}" is not a sub-instruction; they are: ${parts.map((p) => `"${p.text}"`).join(', ')}`);
   return matches.find((i) => !taken.has(i)) ?? matches[0]!;
 }

@@ -4,12 +4,14 @@
  * - The STLoRA (checkpoint.ts) is read once per file by engine/adapters and set as a method adapter
  *   (live, per-token, weight 1) next to the user's adapters; setting it again is free (no plan
  *   change), so consecutive slider jobs keep the same transformer session. An edit without sliders
- *   keeps it in place at weight 0 (`plain`): a live branch scaled by 0 adds exactly 0
- *   (adapters/live.ts), so the output is the plain edit's, bit for bit, and going back and forth
- *   between a plain Run and slider moves never rebuilds the transformer's session (on FLUX that
- *   takes far longer than the branch costs: rank 16 on the text tokens of a 12B model; on the tiny
- *   model a rebuild costs about a run, the branch under a tenth of one). Other jobs (text to image,
- *   image to image) take it off, so they run the model as it is.
+ *   keeps it in place at weight 0 (`plain`), so going back and forth between a plain Run and slider
+ *   moves never rebuilds the transformer's session (on FLUX that takes far longer than the branch
+ *   costs: rank 16 on the text tokens of a 12B model; on the tiny model a rebuild costs about a
+ *   run, the branch under a tenth of one). A branch scaled by 0 adds 0 (adapters/live.ts), so the
+ *   output is the plain edit's, exactly as strength 1 on every part is: bit for bit when the branch
+ *   is folded into the layer's product, within float rounding of the summation order when other
+ *   live adapters keep it beside the layer (3.6e-7 on the twin's final latents; tested). Other jobs
+ *   (text to image, image to image) take it off, so they run the model as it is.
  * - Sessions (session.ts) are kept per (model, source image bytes, instruction, user adapters) in a
  *   small LRU: a slider move with the same image and instruction skips decoding the image, both
  *   text encoders and the VAE encoder, and reruns only the denoising loop and the decode. The LRU

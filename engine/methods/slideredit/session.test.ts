@@ -4,7 +4,8 @@
  * within 1e-5), other strengths change it; a slider move reuses the cached encodings (no text
  * encoder or VAE encoder run, the same transformer session) and reruns only the denoising loop;
  * previews come with every step; a plain edit after slider jobs keeps the STLoRA at weight 0 in the
- * same transformer session and matches the plain edit bit for bit; other jobs take it off.
+ * same transformer session and matches the plain edit (bit for bit when the branch folds into the
+ * layers, within rounding beside a user's live adapter); other jobs take it off.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -139,6 +140,27 @@ describe('SliderEdit session on the FLUX Kontext twin', () => {
     // a job of another kind takes the STLoRA off
     await runner.plain(pipeline, 'other');
     expect(adapters.methodAdapters()).toEqual([]);
+  });
+
+  it('with a user live adapter as well (two adapters: branches not folded into the layers), a plain edit with the STLoRA at weight 0 is the plain edit within float rounding', async () => {
+    const user = writeRandomStlora(path.join(modelDir, 'transformer', 'model.onnx'), path.join(tempDir(), 'user.safetensors'), 13);
+    const id = (await adapters.add({ path: user })).id;
+    await adapters.apply(pipeline.adapters!, [{ id, enabled: true, weight: 0.7, mode: 'live' }]);
+    try {
+      await runner.plain(pipeline, 'other');
+      const first: Float32Array[] = [];
+      await pipeline.edit({ image: sourceImage(), instruction, ...input, width: 64, height: 64 }, hooks(first));
+      await runner.run(job([0, 2]), input, hooks([]));
+      await runner.plain(pipeline, 'edit');
+      const again: Float32Array[] = [];
+      await pipeline.edit({ image: sourceImage(), instruction, ...input, width: 64, height: 64 }, hooks(again));
+      // the user's branch is folded into the layers' own products without the STLoRA and summed
+      // beside them with it: the same terms in another order (3.6e-7 here), never more
+      expect(maxAbsDiff(again[0]!, first[0]!)).toBeLessThanOrEqual(1e-5);
+    } finally {
+      await runner.plain(pipeline, 'other');
+      await adapters.apply(pipeline.adapters!, []);
+    }
   });
 
   it('a session belongs to the pipeline it was made with: the same model loaded again encodes anew', async () => {

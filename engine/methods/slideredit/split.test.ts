@@ -81,6 +81,8 @@ describe('edge cases of the split', () => {
     expect(texts('add 1,000 balloons, then make it dusk')).toEqual(['add 1,000 balloons', 'make it dusk']);
     expect(texts('add a sign saying "hello, world and then some" and move it up')).toEqual(['add a sign saying "hello, world and then some"', 'move it up']);
     expect(texts('add a sign saying “hi, there”, then blur it')).toEqual(['add a sign saying “hi, there”', 'blur it']);
+    // inch marks are not quotes
+    expect(texts('make it 6" wide, and add a 3" border, then blur it')).toEqual(['make it 6" wide', 'add a 3" border', 'blur it']);
   });
 
   it('leaves sentence punctuation at a part\'s end out of the part', () => {

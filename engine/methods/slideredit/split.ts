@@ -33,8 +33,11 @@ export interface InstructionPart {
  * "black-and-white", "and/or" or a word of another script).
  */
 const SEPARATOR = /(?<!\d),|,(?!\d)|;|(?<![\p{L}\p{N}\p{M}_/-])(?:and|then)(?![\p{L}\p{N}\p{M}_/-])/giu;
-/** Double-quoted text, straight or curly: separators inside it are the quoted words' own. */
-const QUOTED = /"[^"]*"|“[^”]*”/g;
+/**
+ * Double-quoted text, straight or curly: separators inside it are the quoted words' own. A straight
+ * quote right after a letter or digit is an inch or seconds mark (6" wide), not an opening quote.
+ */
+const QUOTED = /(?<![\p{L}\p{N}])"[^"]*"|“[^”]*”/gu;
 /** Sentence punctuation a part does not keep at its end. */
 const TRAILING_PUNCTUATION = /[.!?…]+$/u;
 

@@ -354,5 +354,19 @@ describe('instruction sliders', () => {
     expect(sweep.disabled).toBe(true);
     expect(sweep.title).toBe(text('sliders-blocker'));
   });
+
+  it('a sweep closed while the job before it winds down submits nothing', async () => {
+    const { engine } = await editWithImage();
+    await fireEvent.click(byTestId('run'));
+    await waitFor(() => expect(engine.calls('runJob')).toHaveLength(1));
+    engine.overrides.cancel = () => ({ cancelled: true }); // the engine stops the Run a little later
+    await fireEvent.click(screen.getAllByTestId('slider-sweep')[0]!);
+    await waitFor(() => expect(engine.calls('cancel')).toEqual([{ jobId: 'job-1' }]));
+    await fireEvent.click(byTestId('sweep-close'));
+    engine.emit('jobCancelled', { jobId: 'job-1' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(engine.calls('runJob')).toHaveLength(1);
+    expect(screen.queryByTestId('sweep-row')).toBeNull();
+  });
 });
 

@@ -266,6 +266,7 @@ export class Sliders {
       }
       for (const [i, value] of values.entries()) {
         const image = await this.host.render(() => {
+          if (id !== this.sweepId) return null; // stopped while the job before it wound down
           const request = this.request;
           request.strengths[index] = value;
           return request;
