@@ -11,6 +11,10 @@
  *   chi2 = sum_k (p_k - 1/K)^2 / (1/K). 0 means the edit advances by equal steps along the
  *   slider; K - 1 (the maximum) means all the change happens between two neighbouring strengths.
  *   A sweep with no change at all (sum(d) = 0) has no statistic (null).
+ * - `judgedSteps(reached)`: the shape of a sweep's judged outcome, frame by frame in the order of
+ *   the strengths (whether the judge reads the part's target value): monotone when, once reached,
+ *   it is never lost at a higher strength; off at the start when strength 0 does not show it; and
+ *   the first frame that does.
  */
 
 function ranks(values: readonly number[]): number[] {
@@ -67,4 +71,29 @@ export function chiSquareUniformity(frames: readonly Uint8Array[]): number | nul
 
 export function mean(values: readonly number[]): number | null {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+export interface JudgedSteps {
+  monotone: boolean;
+  offAtStart: boolean;
+  /** Index of the first frame reading the target value (null: none does). */
+  firstReached: number | null;
+}
+
+export function judgedSteps(reached: readonly boolean[]): JudgedSteps {
+  if (reached.length === 0) throw new Error('a sweep needs at least one frame');
+  const first = reached.indexOf(true);
+  return {
+    monotone: first < 0 || reached.slice(first).every(Boolean),
+    offAtStart: !reached[0],
+    firstReached: first < 0 ? null : first,
+  };
+}
+
+/** The median of a list (null when empty). */
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }

@@ -2,13 +2,14 @@
  * The statistics and judged quantities of `eval slideredit`: Spearman with ties and constant
  * series, the chi-square uniformity of a sweep's frame changes, and each part kind's progress and
  * judged attribute read from judgements (including a suppressed move leaving the object in its
- * source cell).
+ * source cell), and the shape of a sweep's judged outcome (monotone, off at strength 0, where it
+ * turns on).
  */
 import { describe, expect, it } from 'vitest';
 import type { CellJudgement, Judgement } from './judge.js';
 import type { EditItem } from './scenes.js';
-import { chiSquareUniformity, imageDistance, spearman } from './slideredit-metrics.js';
-import { evidenceOf, judgedAttribute, progressOf } from './slideredit.js';
+import { chiSquareUniformity, imageDistance, judgedSteps, median, spearman } from './slideredit-metrics.js';
+import { evidenceOf, judgedAttribute, progressOf, targetAttribute } from './slideredit.js';
 
 describe('spearman', () => {
   it('is 1 for any increasing relation, -1 for decreasing, and averages tied ranks', () => {
@@ -116,3 +117,29 @@ describe('progress and judged attributes per part kind', () => {
     expect(judgedAttribute(judgement('white', 4, 'square', 'red', 'small'), item, background)).toBe('white');
   });
 });
+
+describe('the judged outcome of a sweep', () => {
+  it('names what each part asks for, as judgedAttribute reads it', () => {
+    const [move, color, background] = item.parts as [EditItem['parts'][number], EditItem['parts'][number], EditItem['parts'][number]];
+    expect([targetAttribute(item, move), targetAttribute(item, color), targetAttribute(item, background)]).toEqual(['moved', 'blue', 'black']);
+    const done = judgement('black', 4, 'square', 'blue', 'small');
+    expect(item.parts.every((part) => judgedAttribute(done, item, part) === targetAttribute(item, part))).toBe(true);
+  });
+
+  it('tells a monotone step from one that is lost again, and where it turns on', () => {
+    const on = true;
+    const off = false;
+    expect(judgedSteps([off, off, off, on, on, on, on, on, on])).toEqual({ monotone: true, offAtStart: true, firstReached: 3 });
+    expect(judgedSteps([on, on, on])).toEqual({ monotone: true, offAtStart: false, firstReached: 0 }); // never suppressed
+    expect(judgedSteps([off, off])).toEqual({ monotone: true, offAtStart: true, firstReached: null }); // never applied
+    expect(judgedSteps([off, on, on, off, on])).toEqual({ monotone: false, offAtStart: true, firstReached: 1 }); // lost at a higher strength
+    expect(() => judgedSteps([])).toThrow('at least one frame');
+  });
+
+  it('takes medians of odd and even lists, and none of an empty one', () => {
+    expect(median([0.75, 0.25, 0.5])).toBe(0.5);
+    expect(median([1, 0.5, 0.75, 0.25])).toBe(0.625);
+    expect(median([])).toBeNull();
+  });
+});
+

@@ -19,6 +19,13 @@
  *   in the middle), so
  * - `spearman_log_odds` is the same correlation on the judge's evidence (evidenceOf): the log-odds
  *   of the target over the source value, which keeps ranking frames past the transition;
+ * - the judged outcome per frame (whether the part's attribute reads its target value: the argmax
+ *   as below; for a move, that the object is in the target cell), which says what a Spearman figure
+ *   cannot: `judged_monotone`, the share of sweeps whose outcome, once reached, is never lost at a
+ *   higher strength; `judged_suppressed_at_0`, the share that strength 0 keeps at the source value;
+ *   `judged_applied_at_1`, the share the plain edit (strength 1) applies; and
+ *   `judged_transition_strength_median`, over the sweeps that go from off to on, the median first
+ *   strength that shows the part;
  * - `leakage`: the fraction of sweeps in which some other part's judged attribute (the argmax read
  *   as above; for a move, which of the two cells holds the object) differs, in some frame, from
  *   the frame with every strength at 1;
@@ -55,9 +62,11 @@ import type { RunHooks } from '../pipelines/pipeline.js';
 import { Judge, type Judgement } from './judge.js';
 import { readEditSet, type EditItem } from './scenes.js';
 import { writeJsonAtomic } from '../stores/atomic.js';
-import { chiSquareUniformity, mean, spearman } from './slideredit-metrics.js';
+import { chiSquareUniformity, judgedSteps, mean, median, spearman, type JudgedSteps } from './slideredit-metrics.js';
 
 export const STRENGTHS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
+
+const share = (count: number, of: number): number | null => (of === 0 ? null : count / of);
 
 export interface SliderEvalOptions {
   modelDir?: string;
@@ -83,6 +92,8 @@ export interface SweepRecord {
   judged: string[][];
   /** The judged attributes of the frame with every strength at 1. */
   reference: string[];
+  /** Per frame: whether the swept part's judged attribute is its target value (targetAttribute). */
+  reached: boolean[];
   leaked: boolean;
   chi2: number | null;
 }
@@ -157,6 +168,17 @@ export function evidenceOf(j: Judgement, item: EditItem, part: Part): number {
   return logProb(a.probs[a.target]) - logProb(a.probs[a.source]);
 }
 
+/** The attribute value the part asks for, as judgedAttribute reads it ("moved" for a move). */
+export function targetAttribute(item: EditItem, part: Part): string {
+  if (part.kind === 'position') return 'moved';
+  if (part.kind === 'background') return item.target_scene.background;
+  const object = item.target_scene.objects[part.object!]!;
+  if (part.kind === 'color') return object.color;
+  if (part.kind === 'shape') return object.shape;
+  if (part.kind === 'size') return object.size;
+  throw new Error(`${item.id}: unknown part kind "${part.kind}"`);
+}
+
 /** The part's attribute as judged (an argmax), for telling whether it changed. */
 export function judgedAttribute(j: Judgement, item: EditItem, part: Part): string {
   if (part.kind === 'position') return objectCell(j, item, part.object!) === moveCells(item, part).to ? 'moved' : 'stayed';
@@ -218,6 +240,8 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
     let flat = 0;
     const records: SweepRecord[] = [];
     const evidenceCorrelations: number[] = [];
+    const outcomes: JudgedSteps[] = [];
+    let appliedAtOne = 0;
     for (const [n, p] of prepared.entries()) {
       const ones = p.split.parts.map(() => 1);
       let latents = new Float32Array(0);
@@ -238,12 +262,15 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
         correlations.push(rho);
         byKind.set(part.kind, [...(byKind.get(part.kind) ?? []), rho]);
         const frameAttributes = judged.map(attributes);
+        const reached = frameAttributes.map((f) => f[i] === targetAttribute(p.item, part));
+        outcomes.push(judgedSteps(reached));
+        if (reached[STRENGTHS.indexOf(1)]) appliedAtOne++;
         const leaked = frameAttributes.some((f) => f.some((a, k) => k !== i && a !== referenceAttributes[k]));
         if (leaked) leaks++;
         const c = chiSquareUniformity(frames.map((f) => f.data));
         if (c !== null) chi2.push(c);
         sweeps++;
-        if (options.sweepsFile) records.push({ item: p.item.id, instruction: p.item.instruction, part: i, kind: part.kind, text: part.text, strengths: STRENGTHS, progress, evidence, spearman: rho, judged: frameAttributes, reference: referenceAttributes, leaked, chi2: c });
+        if (options.sweepsFile) records.push({ item: p.item.id, instruction: p.item.instruction, part: i, kind: part.kind, text: part.text, strengths: STRENGTHS, progress, evidence, spearman: rho, judged: frameAttributes, reference: referenceAttributes, reached, leaked, chi2: c });
       }
       options.progress?.(`item ${n + 1}/${prepared.length}: spearman ${mean(correlations)?.toFixed(3)} leakage ${(leaks / sweeps).toFixed(3)}`);
     }
@@ -273,7 +300,11 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
       strengths: STRENGTHS.join(','),
       spearman: mean(correlations),
       spearman_log_odds: mean(evidenceCorrelations),
-      leakage: sweeps === 0 ? null : leaks / sweeps,
+      judged_monotone: share(outcomes.filter((s) => s.monotone).length, sweeps),
+      judged_suppressed_at_0: share(outcomes.filter((s) => s.offAtStart).length, sweeps),
+      judged_applied_at_1: share(appliedAtOne, sweeps),
+      judged_transition_strength_median: median(outcomes.flatMap((s) => (s.monotone && s.firstReached !== null && s.firstReached > 0 ? [STRENGTHS[s.firstReached]!] : []))),
+      leakage: share(leaks, sweeps),
       chi2: mean(chi2),
       chi2_baseline: mean(baselineChi2),
       baseline: gstlora ? `GSTLoRA (${path.basename(checkpoints.gstlora!)}) at one global scale` : 'STLoRA with one scale on every text token (no GSTLoRA found)',
