@@ -368,5 +368,29 @@ describe('instruction sliders', () => {
     expect(engine.calls('runJob')).toHaveLength(1);
     expect(screen.queryByTestId('sweep-row')).toBeNull();
   });
+
+  it('resets one slider by double-click and all of them with Reset, rendering once each time', async () => {
+    const { engine } = await editWithImage();
+    const reset = byTestId<HTMLButtonElement>('sliders-reset');
+    expect(reset.disabled).toBe(true); // nothing to reset
+    await fireEvent.keyDown(sliders()[0]!, { key: 'Home' });
+    await fireEvent.keyDown(sliders()[2]!, { key: 'End' });
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(1));
+    done(engine, 'job-1', 1);
+    await fireEvent.dblClick(sliders()[2]!);
+    expect(values()).toEqual([0, 1, 1]);
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(2));
+    expect(sliderJobs(engine)[1]!.sliders?.strengths).toEqual([0, 1, 1]);
+    done(engine, 'job-2', 2, 'job-1');
+    expect(reset.disabled).toBe(false);
+    await fireEvent.click(reset);
+    expect(values()).toEqual([1, 1, 1]);
+    await waitFor(() => expect(sliderJobs(engine)).toHaveLength(3));
+    expect(sliderJobs(engine)[2]!.sliders?.strengths).toEqual([1, 1, 1]);
+    done(engine, 'job-3', 3, 'job-2');
+    await waitFor(() => expect(reset.disabled).toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sliderJobs(engine)).toHaveLength(3);
+  });
 });
 

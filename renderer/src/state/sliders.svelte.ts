@@ -189,6 +189,13 @@ export class Sliders {
     this.schedule();
   }
 
+  /** Every strength back to 1 (as typed); renders once when any moved. */
+  resetAll(): void {
+    if (this.sweeping || this.strengths.every((s) => s === 1)) return;
+    this.strengths = this.strengths.map(() => 1);
+    this.schedule();
+  }
+
   /** Renders after DEBOUNCE_MS without another move. */
   schedule(): void {
     if (!this.available) return;
