@@ -89,11 +89,3 @@ export function judgedSteps(reached: readonly boolean[]): JudgedSteps {
     firstReached: first < 0 ? null : first,
   };
 }
-
-/** The median of a list (null when empty). */
-export function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CellJudgement, Judgement } from './judge.js';
 import type { EditItem } from './scenes.js';
-import { chiSquareUniformity, imageDistance, judgedSteps, median, spearman } from './slideredit-metrics.js';
+import { median } from '../bench/report.js';
+import { chiSquareUniformity, imageDistance, judgedSteps, spearman } from './slideredit-metrics.js';
 import { evidenceOf, judgedAttribute, progressOf, targetAttribute } from './slideredit.js';
 
 describe('spearman', () => {
@@ -136,10 +137,10 @@ describe('the judged outcome of a sweep', () => {
     expect(() => judgedSteps([])).toThrow('at least one frame');
   });
 
-  it('takes medians of odd and even lists, and none of an empty one', () => {
+  it('takes the transition median with the shared median of odd and even lists, which refuses an empty one', () => {
     expect(median([0.75, 0.25, 0.5])).toBe(0.5);
     expect(median([1, 0.5, 0.75, 0.25])).toBe(0.625);
-    expect(median([])).toBeNull();
+    expect(() => median([])).toThrow('median of no values');
   });
 });
 

@@ -50,7 +50,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { AdapterManager } from '../adapters/manager.js';
-import type { Figures } from '../bench/report.js';
 import { decodeImage } from '../images/codec.js';
 import type { RgbImage } from '../images/rgb.js';
 import { findCheckpoints } from '../methods/slideredit/checkpoint.js';
@@ -62,7 +61,8 @@ import type { RunHooks } from '../pipelines/pipeline.js';
 import { Judge, type Judgement } from './judge.js';
 import { readEditSet, type EditItem } from './scenes.js';
 import { writeJsonAtomic } from '../stores/atomic.js';
-import { chiSquareUniformity, judgedSteps, mean, median, spearman, type JudgedSteps } from './slideredit-metrics.js';
+import { median, type Figures } from '../bench/report.js';
+import { chiSquareUniformity, judgedSteps, mean, spearman, type JudgedSteps } from './slideredit-metrics.js';
 
 export const STRENGTHS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2];
 
@@ -262,7 +262,8 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
         correlations.push(rho);
         byKind.set(part.kind, [...(byKind.get(part.kind) ?? []), rho]);
         const frameAttributes = judged.map(attributes);
-        const reached = frameAttributes.map((f) => f[i] === targetAttribute(p.item, part));
+        const target = targetAttribute(p.item, part);
+        const reached = frameAttributes.map((f) => f[i] === target);
         outcomes.push(judgedSteps(reached));
         if (reached[STRENGTHS.indexOf(1)]) appliedAtOne++;
         const leaked = frameAttributes.some((f) => f.some((a, k) => k !== i && a !== referenceAttributes[k]));
@@ -292,6 +293,8 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
     }
 
     if (options.sweepsFile) await writeJsonAtomic(options.sweepsFile, { format: 'atelier-slideredit-sweeps/1', sweeps: records });
+    // the first strength showing the part, over the sweeps that turn on (off at 0, never lost after)
+    const transitions = outcomes.flatMap((s) => (s.monotone && s.firstReached !== null && s.firstReached > 0 ? [STRENGTHS[s.firstReached]!] : []));
     const figures: Figures = {
       suite: 'slideredit',
       model: descriptor.info.name,
@@ -303,7 +306,7 @@ export async function evalSliderEdit(options: SliderEvalOptions = {}): Promise<F
       judged_monotone: share(outcomes.filter((s) => s.monotone).length, sweeps),
       judged_suppressed_at_0: share(outcomes.filter((s) => s.offAtStart).length, sweeps),
       judged_applied_at_1: share(appliedAtOne, sweeps),
-      judged_transition_strength_median: median(outcomes.flatMap((s) => (s.monotone && s.firstReached !== null && s.firstReached > 0 ? [STRENGTHS[s.firstReached]!] : []))),
+      judged_transition_strength_median: transitions.length === 0 ? null : median(transitions),
       leakage: share(leaks, sweeps),
       chi2: mean(chi2),
       chi2_baseline: mean(baselineChi2),

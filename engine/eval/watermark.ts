@@ -16,8 +16,9 @@
  * at 1e-3 (K >= 36) is the share of comparisons that pass, next to the exact binomial bound and
  * whether the count stays under that bound's 99.9% quantile; every pass at 1e-6 is named, and the
  * spread of K and the bits' bias test the binomial assumption (eval/watermark-fpr.ts), the bias
- * per source of negatives next to what chance alone reads on as many images. Because that quantile treats comparisons that share a key as
- * independent, the negatives are also read against 1,000 random keys (bits only): the mean of the
+ * per source of negatives next to what chance alone reads on as many images. Because that
+ * quantile treats comparisons that share a key as independent, the negatives are also read
+ * against 1,000 random keys (bits only): the mean of the
  * per-key rates at 1e-3 is what the verdict's guarantee promises (it rests on the key's
  * randomness), and their 99th percentile and maximum, next to what independent bits would give
  * over as many keys, show how far one unlucky key strays from it.
@@ -199,8 +200,13 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
     const counts = countFalsePositives(negatives, evalKeys, k3, k6);
     const bound = binomialTail(BITS, k3);
     const randomKeys = randomKeyRates(negatives, RANDOM_KEYS, k3, seededRandom(4321));
-    const chanceLevel = (n: number) => (n > 0 ? chanceBitBiasMax(n, BITS) : null);
-    const biasOf = (slice: NamedBits[]) => (slice.length > 0 ? bitBiasMax(slice) : null);
+    // each source's bit bias next to what chance reads on as many images (none without images)
+    const sources = { clean_outputs: negatives.slice(0, nClean), renders: negatives.slice(nClean, nClean + nRenders), decoded_latents: negatives.slice(nClean + nRenders) };
+    const biasFigures: Figures = {};
+    for (const [source, slice] of Object.entries(sources)) {
+      biasFigures[`negatives_bit_bias_max_${source}`] = slice.length > 0 ? bitBiasMax(slice) : null;
+      biasFigures[`negatives_bit_bias_max_${source}_by_chance`] = slice.length > 0 ? chanceBitBiasMax(slice.length, BITS) : null;
+    }
     const perKeyQuantile = (q: number) => binomialQuantile(negatives.length, bound, q) / negatives.length;
     const trained = assets.manifest.trained ?? {};
     return {
@@ -225,12 +231,7 @@ export async function evalWatermark(options: WatermarkEvalOptions = {}): Promise
       'fpr_at_1e-3_random_keys_max': randomKeys.max,
       'fpr_at_1e-3_random_keys_max_if_independent': perKeyQuantile(1 - 1 / RANDOM_KEYS),
       'fpr_at_1e-3_random_keys_worst_key': randomKeys.maxKey,
-      negatives_bit_bias_max_clean_outputs: biasOf(negatives.slice(0, nClean)),
-      negatives_bit_bias_max_clean_outputs_by_chance: chanceLevel(nClean),
-      negatives_bit_bias_max_renders: biasOf(negatives.slice(nClean, nClean + nRenders)),
-      negatives_bit_bias_max_renders_by_chance: chanceLevel(nRenders),
-      negatives_bit_bias_max_decoded_latents: biasOf(negatives.slice(nClean + nRenders)),
-      negatives_bit_bias_max_decoded_latents_by_chance: chanceLevel(nLatents),
+      ...biasFigures,
       n_negatives: negatives.length,
       negatives: `${nLatents} decoded random latents, ${nRenders} rendered eval sources, ${nClean} clean generated outputs; each against ${evalKeys.length} keys`,
       threshold_k_at_1e_6: k6,

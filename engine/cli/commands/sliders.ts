@@ -22,7 +22,7 @@ import type { EditJob, ModelInfo } from '../../protocol/index.js';
 import { writeFileAtomic } from '../../stores/atomic.js';
 import type { Output } from '../context.js';
 import { ProgressLine } from '../progress.js';
-import { instructionParts, parsePartList, type InstructionPart } from '../../methods/slideredit/split.js';
+import { instructionParts, parsePartList, withoutTrailingPunctuation, type InstructionPart } from '../../methods/slideredit/split.js';
 import { MAX_STRENGTH, MIN_STRENGTH } from '../../methods/slideredit/token-scales.js';
 import { parseDecimal, UsageError } from '../usage.js';
 
@@ -61,7 +61,7 @@ function partIndex(parts: InstructionPart[], name: string, flag: string, taken: 
   }
   // sentence punctuation at the end does not tell parts apart (the automatic split leaves it out;
   // a user's own --parts may keep it)
-  const key = (text: string) => text.replace(/[.!?\u2026]+$/u, '').trimEnd().toLowerCase();
+  const key = (text: string) => withoutTrailingPunctuation(text).toLowerCase();
   const wanted = key(raw);
   const matches = parts.flatMap((p, i) => (key(p.text) === wanted ? [i] : []));
   if (matches.length === 0) throw new UsageError(`${flag}: "${raw}" is not a sub-instruction; they are: ${parts.map((p) => `"${p.text}"`).join(', ')}`);

@@ -41,6 +41,11 @@ const QUOTED = /(?<![\p{L}\p{N}])"[^"]*"|“[^”]*”/gu;
 /** Sentence punctuation a part does not keep at its end. */
 const TRAILING_PUNCTUATION = /[.!?…]+$/u;
 
+/** `text` without sentence punctuation (and the spaces before it) at its end. */
+export function withoutTrailingPunctuation(text: string): string {
+  return text.replace(TRAILING_PUNCTUATION, '').trimEnd();
+}
+
 export const MAX_PARTS = 16;
 
 /** Splits at every run of separators (separated only by spaces); the pieces between are the parts. */
@@ -62,7 +67,7 @@ export function splitInstruction(instruction: string): InstructionPart[] {
     let b = edge.from;
     while (a < b && /\s/.test(instruction[a]!)) a++;
     while (b > a && /\s/.test(instruction[b - 1]!)) b--;
-    b = a + instruction.slice(a, b).replace(TRAILING_PUNCTUATION, '').trimEnd().length;
+    b = a + withoutTrailingPunctuation(instruction.slice(a, b)).length;
     if (b > a) parts.push({ text: instruction.slice(a, b), start: a, end: b });
     start = edge.to;
   }
@@ -85,7 +90,7 @@ export function locateParts(instruction: string, parts: readonly string[]): Inst
     const after = places.filter((p) => p.start >= from);
     const at = after.find((p) => isWordEdge(instruction, p.start) && isWordEdge(instruction, p.end)) ?? after[0];
     if (!at) {
-      const named = parts.slice(0, i + 1).filter((p) => sameText(p.trim(), text)).length;
+      const named = parts.slice(0, i + 1).filter((p) => p.trim().toLowerCase() === text.toLowerCase()).length;
       const occurs = places.length;
       const why = occurs === 0 ? 'is not part of' : named > occurs ? `is named ${named} times but occurs ${occurs === 1 ? 'once' : `${occurs} times`} in` : 'is out of order in';
       throw new EngineError('invalid_params', `sub-instruction "${text}" ${why} the instruction "${instruction}"`);
@@ -94,11 +99,6 @@ export function locateParts(instruction: string, parts: readonly string[]): Inst
     from = at.end;
   }
   return located;
-}
-
-/** Case-insensitive equality, as `occurrences` matches. */
-function sameText(a: string, b: string): boolean {
-  return a.localeCompare(b, undefined, { sensitivity: 'accent' }) === 0;
 }
 
 /** Every place `text` occurs in `instruction`, case-insensitively, in order (overlaps included). */
