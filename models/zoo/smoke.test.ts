@@ -2,7 +2,8 @@
  * The tiny model zoo's CI smoke build, run by `npm test`: every zoo model trains a few steps in a
  * temporary folder, exports, passes onnx.checker and comes back through zoo.recover (ONNX -> PyTorch
  * -> ONNX, every initializer equal; the Kontext transformer after a depth growth); the SliderEdit
- * leakage probe sweeps one item; every layout twin builds, checks and runs.
+ * leakage probe sweeps one item, and its pixel measure checks its ruler and sweeps one part through
+ * the CLI; every layout twin builds, checks and runs.
  * Needs Debian's PyTorch and ONNX (see models/zoo/README.md); says so and skips without them.
  */
 import { spawnSync } from 'node:child_process';
@@ -39,6 +40,10 @@ describe.skipIf(missing !== null)('tiny model zoo smoke build', () => {
     // the SliderEdit leakage probe (zoo.slideredit_probe) sweeps one item in both modes
     expect(result.output).toMatch(/stlora: leakage [\d.]+ \(\d+ of \d+ sweeps/);
     expect(result.output).toMatch(/teacher: leakage [\d.]+ \(\d+ of \d+ sweeps/);
+    // the pixel ruler of zoo.slideredit_pixels reads a render half way to the target as 0.5, and one sweep
+    // goes through the built CLI (`npm test` builds first)
+    expect(result.output).toMatch(/ruler: \d+ parts' half-way renders read 0\.5/);
+    expect(result.output).toMatch(/1 sweep through the CLI: 'make [^']+' progress \[(-?[\d.]+, ){8}-?[\d.]+\]/);
     // the Kontext smoke grows its model by two blocks (zoo.kontext --grow-double / --grow-single) without
     // changing its output, and the grown model's export is what the round trip above read back
     const growth = /depth growth: .* 4\+6 -> 5\+7 blocks, max abs output change (\S+)/.exec(result.output);

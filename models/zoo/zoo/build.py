@@ -23,7 +23,7 @@ import time
 STEPS = ["evalsets", "vae", "judge", "data", "kontext", "export", "recover", "lora", "slideredit", "evaluate",
          "watermark"]
 # diagnostics that build nothing: the smoke build runs them after their step, so CI keeps them working
-SMOKE_DIAGNOSTICS = {"slideredit": ("slideredit_probe", ["--items", "1"])}
+SMOKE_DIAGNOSTICS = {"slideredit": [("slideredit_probe", ["--items", "1"]), ("slideredit_pixels", [])]}
 
 
 def main(argv=None):
@@ -54,8 +54,7 @@ def main(argv=None):
             mod = importlib.import_module(f"zoo.{s}")
             mod.main(["--smoke"] if args.smoke else [])
             print(f"== zoo.{s} done in {time.time() - t:.0f}s", flush=True)
-            if args.smoke and s in SMOKE_DIAGNOSTICS:
-                name, extra = SMOKE_DIAGNOSTICS[s]
+            for name, extra in SMOKE_DIAGNOSTICS.get(s, []) if args.smoke else []:
                 print(f"== zoo.{name} --smoke {' '.join(extra)}", flush=True)
                 importlib.import_module(f"zoo.{name}").main(["--smoke", *extra])
         if args.smoke:
