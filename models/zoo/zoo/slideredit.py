@@ -458,10 +458,7 @@ def holds(judged: dict, scene: dict, part: dict) -> bool:
 
 def partial_target(item: dict, skip: int):
     """The source scene with every part but `skip` applied (None when that scene is not valid)."""
-    s = copy.deepcopy(item["source_scene"])
-    for j, p in enumerate(item["parts"]):
-        if j != skip:
-            W.apply_part(s, p)
+    s = W.scene_without_part(item, skip)
     return s if W.valid_scene(s) else None
 
 

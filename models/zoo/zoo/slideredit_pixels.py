@@ -11,7 +11,7 @@ item's seed, the engine eval's nine strengths) and measures each frame's progres
 with the world's geometry (zoo.world) as the ruler:
 - the reference scenes: `without` = the source scene with every other part applied (what strength
   0 should show), `target` = every part applied (strength 1);
-- each frame gets one number for the part's attribute (`measurement`): a colour or background, the
+- each frame gets one number for the part's attribute (`PartRuler.measurement`): a colour or background, the
   mean RGB of its region projected on the line from the `without` value to the target's; a size,
   the object's area; a move, the object's centroid along the move; a shape, the share of the
   pixels between the two outlines that look as in the target;
@@ -47,27 +47,15 @@ STRENGTHS = [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2]
 KINDS = ("color", "background", "shape", "size", "position")
 
 
-def object_coverage(scene: dict) -> list[np.ndarray]:
-    """Each object's coverage of every pixel (H, W) in [0, 1], 4x4 supersampled as world.render draws it."""
-    sub = (np.arange(W.SS) + 0.5) / W.SS
-    axis = (np.arange(W.IMAGE_SIZE)[:, None] + sub[None, :]).reshape(-1)
-    xs, ys = axis[None, :], axis[:, None]
-    n = W.IMAGE_SIZE
-    out = []
+def coverage_maps(scene: dict) -> list[np.ndarray]:
+    """Each object's coverage of every pixel (H, W) in [0, 1], as world.render draws it."""
+    maps = []
     for o in scene["objects"]:
-        cx, cy = W.cell_center(o["cell"])
-        inside = W._coverage(o["shape"], W.SIZES[o["size"]], cx + o["jitter"][0], cy + o["jitter"][1], xs, ys)
-        out.append(inside.reshape(n, W.SS, n, W.SS).mean(axis=(1, 3)))
-    return out
-
-
-def scene_without(item: dict, part_index: int) -> dict:
-    """The source scene with every part applied but `part_index`: what strength 0 should show."""
-    scene = copy.deepcopy(item["source_scene"])
-    for i, part in enumerate(item["parts"]):
-        if i != part_index:
-            W.apply_part(scene, part)
-    return scene
+        full = np.zeros((W.IMAGE_SIZE, W.IMAGE_SIZE))
+        rows, cols, cover = W.object_coverage(o)
+        full[rows, cols] = cover
+        maps.append(full)
+    return maps
 
 
 def object_likeness(frame: np.ndarray, colour, background) -> np.ndarray:
@@ -78,49 +66,56 @@ def object_likeness(frame: np.ndarray, colour, background) -> np.ndarray:
     return np.clip(((frame - b) @ d) / np.dot(d, d), 0.0, 1.0)
 
 
-def measurement(frame: np.ndarray, kind: str, obj: int | None, without: dict, target: dict) -> float:
-    """The part's attribute in `frame` (H, W, 3 float) as one number, read with the two scenes' geometry:
-    color / background: the region's mean RGB projected on the line from the `without` value to the
-    target's; size: the object's area (object_likeness summed over the pixels no other object
-    covers in either scene); position: its centroid (weighted the same way) along the move; shape:
-    the share of the pixels wholly inside one of the two outlines and wholly outside the other that
-    look as in the target."""
-    cover_w, cover_t = object_coverage(without), object_coverage(target)
-    if kind in ("color", "background"):
-        if kind == "color":
-            region = cover_t[obj] == 1
-            start, end = W.COLORS[without["objects"][obj]["color"]], W.COLORS[target["objects"][obj]["color"]]
-        else:
-            region = np.all([c == 0 for c in cover_w + cover_t], axis=0)
-            start, end = W.BACKGROUNDS[without["background"]], W.BACKGROUNDS[target["background"]]
-        a, b = np.asarray(start, float), np.asarray(end, float)
-        return float(np.dot(frame[region].mean(0) - a, b - a))
-    likeness = object_likeness(frame, W.COLORS[target["objects"][obj]["color"]], W.BACKGROUNDS[target["background"]])
-    if kind == "shape":
-        only_t = (cover_t[obj] == 1) & (cover_w[obj] == 0)
-        only_w = (cover_w[obj] == 1) & (cover_t[obj] == 0)
-        return float(np.concatenate([likeness[only_t] > 0.5, likeness[only_w] <= 0.5]).mean())
-    others = [c for i, c in enumerate(cover_w) if i != obj] + [c for i, c in enumerate(cover_t) if i != obj]
-    weight = np.where(np.any([c > 0 for c in others], axis=0), 0.0, likeness) if others else likeness
-    if kind == "size":
-        return float(weight.sum())
-    ys, xs = np.mgrid[0:W.IMAGE_SIZE, 0:W.IMAGE_SIZE] + 0.5
-    total = max(float(weight.sum()), 1e-9)
-    centroid = np.array([(weight * xs).sum(), (weight * ys).sum()]) / total
-    move = np.subtract(W.cell_center(target["objects"][obj]["cell"]), W.cell_center(without["objects"][obj]["cell"]))
-    return float(centroid @ move)
+class PartRuler:
+    """One part's progress in frames. The geometry of `without` (the scene without the part) and
+    `target`, and the calibration on the world's own renders of the two, are worked out once."""
 
+    def __init__(self, kind: str, obj: int | None, without: dict, target: dict):
+        self.kind, self.obj, self.without, self.target = kind, obj, without, target
+        self.cover_w, self.cover_t = coverage_maps(without), coverage_maps(target)
+        self.zero = self.measurement(W.render(without).astype(float))
+        self.one = self.measurement(W.render(target).astype(float))
 
-def progress_of(frame: np.ndarray, kind: str, obj: int | None, without: dict, target: dict) -> float:
-    """How far `frame` is from `without` (0) toward `target` (1): its measurement placed between the
-    measurements of the world's own renders of the two scenes, so the ruler reads them as exactly 0
-    and 1 and goes past 1 where the frame goes past the target (a larger object, a longer move, a
-    colour further along the line)."""
-    m0 = measurement(W.render(without).astype(float), kind, obj, without, target)
-    m1 = measurement(W.render(target).astype(float), kind, obj, without, target)
-    if m1 == m0:
-        return float("nan")
-    return (measurement(frame, kind, obj, without, target) - m0) / (m1 - m0)
+    def measurement(self, frame: np.ndarray) -> float:
+        """The part's attribute in `frame` (H, W, 3 float) as one number: color / background, the
+        region's mean RGB projected on the line from the `without` value to the target's; size, the
+        object's area (object_likeness summed over the pixels no other object covers in either
+        scene); position, its centroid (weighted the same way) along the move; shape, the share of
+        the pixels wholly inside one of the two outlines and wholly outside the other that look as
+        in the target."""
+        kind, obj, without, target = self.kind, self.obj, self.without, self.target
+        cover_w, cover_t = self.cover_w, self.cover_t
+        if kind in ("color", "background"):
+            if kind == "color":
+                region = cover_t[obj] == 1
+                start, end = W.COLORS[without["objects"][obj]["color"]], W.COLORS[target["objects"][obj]["color"]]
+            else:
+                region = np.all([c == 0 for c in cover_w + cover_t], axis=0)
+                start, end = W.BACKGROUNDS[without["background"]], W.BACKGROUNDS[target["background"]]
+            a, b = np.asarray(start, float), np.asarray(end, float)
+            return float(np.dot(frame[region].mean(0) - a, b - a))
+        likeness = object_likeness(frame, W.COLORS[target["objects"][obj]["color"]], W.BACKGROUNDS[target["background"]])
+        if kind == "shape":
+            only_t = (cover_t[obj] == 1) & (cover_w[obj] == 0)
+            only_w = (cover_w[obj] == 1) & (cover_t[obj] == 0)
+            return float(np.concatenate([likeness[only_t] > 0.5, likeness[only_w] <= 0.5]).mean())
+        others = [c for i, c in enumerate(cover_w) if i != obj] + [c for i, c in enumerate(cover_t) if i != obj]
+        weight = np.where(np.any([c > 0 for c in others], axis=0), 0.0, likeness) if others else likeness
+        if kind == "size":
+            return float(weight.sum())
+        ys, xs = np.mgrid[0:W.IMAGE_SIZE, 0:W.IMAGE_SIZE] + 0.5
+        centroid = np.array([(weight * xs).sum(), (weight * ys).sum()]) / max(float(weight.sum()), 1e-9)
+        move = np.subtract(W.cell_center(target["objects"][obj]["cell"]), W.cell_center(without["objects"][obj]["cell"]))
+        return float(centroid @ move)
+
+    def progress(self, frame: np.ndarray) -> float:
+        """How far `frame` is from `without` (0) toward `target` (1): its measurement placed between
+        those of the two scenes' renders, so the ruler reads them as exactly 0 and 1 and goes past 1
+        where the frame goes past the target (a larger object, a longer move, a colour further along
+        its line); nan when the two scenes measure the same."""
+        if self.one == self.zero:
+            return float("nan")
+        return (self.measurement(frame) - self.zero) / (self.one - self.zero)
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -164,8 +159,8 @@ def render_sweep(item: dict, part_index: int, folder: Path) -> list[np.ndarray]:
 
 def measure(item: dict, part_index: int, frames: list[np.ndarray]) -> dict:
     part = item["parts"][part_index]
-    without, target = scene_without(item, part_index), item["target_scene"]
-    progress = np.array([progress_of(f, part["kind"], part["object"], without, target) for f in frames])
+    ruler = PartRuler(part["kind"], part["object"], W.scene_without_part(item, part_index), item["target_scene"])
+    progress = np.array([ruler.progress(f) for f in frames])
     row = {"item": item["id"], "part": part["text"], "kind": part["kind"]}
     if np.isnan(progress).any():     # nothing to measure: e.g. a small circle and square whose outlines
         return {**row, "progress": None, "unmeasurable": "the two scenes measure the same"}   # differ in no whole pixel
@@ -224,12 +219,12 @@ def check_ruler(sweeps: list[tuple[dict, int]], tolerance: float = 0.05) -> int:
     checked = 0
     for item, i in sweeps:
         part = item["parts"][i]
-        without, target = scene_without(item, i), item["target_scene"]
+        without, target = W.scene_without_part(item, i), item["target_scene"]
         try:
             half = halfway_scene(part["kind"], part["object"], without, target)
             if half is None:
                 continue
-            read = progress_of(W.render(half[0]).astype(float), part["kind"], part["object"], without, target)
+            read = PartRuler(part["kind"], part["object"], without, target).progress(W.render(half[0]).astype(float))
         finally:
             for palette in (W.COLORS, W.BACKGROUNDS, W.SIZES):
                 palette.pop("halfway", None)

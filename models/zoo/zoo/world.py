@@ -79,27 +79,33 @@ def _coverage(shape: str, size: float, cx: float, cy: float, xs: np.ndarray, ys:
 SS = 4   # supersampling per axis
 
 
+def object_coverage(o: dict) -> tuple[slice, slice, np.ndarray]:
+    """An object's anti-aliased coverage in [0, 1] (4x4 supersampling) over its bounding box:
+    (rows, cols, coverage (h, w)); zero everywhere outside the box."""
+    cx, cy = cell_center(o["cell"])
+    cx += o["jitter"][0]
+    cy += o["jitter"][1]
+    size = SIZES[o["size"]]
+    x0 = max(int(np.floor(cx - size / 2 - 1)), 0)
+    x1 = min(int(np.ceil(cx + size / 2 + 1)), IMAGE_SIZE)
+    y0 = max(int(np.floor(cy - size / 2 - 1)), 0)
+    y1 = min(int(np.ceil(cy + size / 2 + 1)), IMAGE_SIZE)
+    sub = (np.arange(SS) + 0.5) / SS
+    xs = (np.arange(x0, x1)[:, None] + sub[None, :]).reshape(-1)
+    ys = (np.arange(y0, y1)[:, None] + sub[None, :]).reshape(-1)
+    m = _coverage(o["shape"], size, cx, cy, xs[None, :], ys[:, None])
+    return slice(y0, y1), slice(x0, x1), m.reshape(y1 - y0, SS, x1 - x0, SS).mean(axis=(1, 3))
+
+
 def render(scene: dict) -> np.ndarray:
     """Render a scene to uint8 (H, W, 3), anti-aliased by 4x4 supersampling."""
-    H = W = IMAGE_SIZE
-    img = np.empty((H, W, 3), np.float64)
+    img = np.empty((IMAGE_SIZE, IMAGE_SIZE, 3), np.float64)
     img[:] = BACKGROUNDS[scene["background"]]
     for o in scene["objects"]:
-        cx, cy = cell_center(o["cell"])
-        cx += o["jitter"][0]
-        cy += o["jitter"][1]
-        size = SIZES[o["size"]]
-        x0 = max(int(np.floor(cx - size / 2 - 1)), 0)
-        x1 = min(int(np.ceil(cx + size / 2 + 1)), W)
-        y0 = max(int(np.floor(cy - size / 2 - 1)), 0)
-        y1 = min(int(np.ceil(cy + size / 2 + 1)), H)
-        sub = (np.arange(SS) + 0.5) / SS
-        xs = (np.arange(x0, x1)[:, None] + sub[None, :]).reshape(-1)
-        ys = (np.arange(y0, y1)[:, None] + sub[None, :]).reshape(-1)
-        m = _coverage(o["shape"], size, cx, cy, xs[None, :], ys[:, None])
-        a = m.reshape(y1 - y0, SS, x1 - x0, SS).mean(axis=(1, 3))[..., None]
+        rows, cols, cover = object_coverage(o)
+        a = cover[..., None]
         col = np.array(COLORS[o["color"]], np.float64)
-        img[y0:y1, x0:x1] = img[y0:y1, x0:x1] * (1 - a) + col * a
+        img[rows, cols] = img[rows, cols] * (1 - a) + col * a
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
@@ -177,6 +183,16 @@ def apply_part(scene: dict, part: dict) -> None:
         dr, dc = MOVES[v]
         r, c = r + dr, c + dc
         o["cell"] = r * 3 + c if (0 <= r < 3 and 0 <= c < 3) else -1
+
+
+def scene_without_part(item: dict, skip: int) -> dict:
+    """An edit item's source scene with every part applied but `skip` (what suppressing that part
+    alone should give); not checked with valid_scene."""
+    scene = copy.deepcopy(item["source_scene"])
+    for j, part in enumerate(item["parts"]):
+        if j != skip:
+            apply_part(scene, part)
+    return scene
 
 
 def sample_edit(scene: dict, rng: np.random.Generator, n_parts: int, max_tries: int = 200):
